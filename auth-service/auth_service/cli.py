@@ -1,0 +1,130 @@
+"""``oms-apps``: manage the apps that may call the API.
+
+Disabling an app or rotating its secret revokes its live tokens at once, on
+every service instance (see :mod:`auth_service.flows`).
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import with_appcontext
+from oms_shared import state
+
+from auth_service import flows, service
+from auth_service.db import db
+from auth_service.models import App
+from auth_service.schemas import AppRead
+
+
+def _credentials(app: App, secret: str | None = None) -> dict[str, str]:
+    return {"app_id": app.app_id, "app_secret": secret or app.secret, "tenant": app.tenant}
+
+
+def _emit(data: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
+
+
+@click.group(help="Manage the apps that may call the OMS API.")
+def apps() -> None:
+    pass
+
+
+@apps.command()
+@click.option("--tenant", required=True, help="The tenant the app's data belongs to.")
+@click.option("--name", default="", help="A label for the app.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def create(tenant: str, name: str, as_json: bool) -> None:
+    """Create an app and print its app_id, app_secret and tenant."""
+    with db.scoped() as session:
+        app = service.create(session=session, tenant=tenant, name=name)
+        data = _credentials(app)
+    _emit(data, as_json)
+
+
+@apps.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def list_apps(as_json: bool) -> None:
+    """List apps (never their secrets)."""
+    with db.scoped() as session:
+        rows = [AppRead.model_validate(a).model_dump(mode="json")
+                for a in service.get_all(session=session)]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        status = "enabled" if row["enabled"] else "disabled"
+        click.echo(f"{row['app_id']}\t{row['tenant']}\t{status}\t{row['name']}")
+
+
+def _set_enabled(app_id: str, enabled: bool) -> None:
+    with db.scoped() as session:
+        flows.set_enabled(session=session, oms=state(), app_id=app_id, enabled=enabled)
+    click.echo(f"{app_id} {'enabled' if enabled else 'disabled; its tokens are revoked'}")
+
+
+@apps.command()
+@click.argument("app_id")
+@with_appcontext
+def disable(app_id: str) -> None:
+    """Disable an app and revoke its live tokens."""
+    _set_enabled(app_id, False)
+
+
+@apps.command()
+@click.argument("app_id")
+@with_appcontext
+def enable(app_id: str) -> None:
+    """Enable an app again."""
+    _set_enabled(app_id, True)
+
+
+@apps.command("rotate-secret")
+@click.argument("app_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def rotate_secret(app_id: str, as_json: bool) -> None:
+    """Give an app a new secret and revoke its live tokens."""
+    with db.scoped() as session:
+        app, secret = flows.rotate_secret(session=session, oms=state(), app_id=app_id)
+        data = _credentials(app, secret)
+    _emit(data, as_json)
+
+
+@apps.command()
+@click.option("--tenant", default="default", help="Tenant of the default app.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def bootstrap(tenant: str, as_json: bool) -> None:
+    """Create the tables and the default app if missing; print its credentials."""
+    db.create_all()
+    with db.scoped() as session:
+        app, created = flows.ensure_default(session=session, tenant=tenant)
+        data = {**_credentials(app), "created": created}
+    _emit(data, as_json)
+
+
+def main() -> None:
+    """Console entry point: the commands above inside the auth service's app."""
+    from oms_shared.errors import OMSError
+
+    from auth_service.app import create_app
+
+    app = create_app()
+    with app.app_context():
+        try:
+            apps.main(prog_name="oms-apps", standalone_mode=False)
+        except OMSError as exc:
+            raise SystemExit(f"error: {exc.message}") from None
+        except click.ClickException as exc:
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        except click.exceptions.Abort:
+            raise SystemExit(1) from None

@@ -1,0 +1,109 @@
+"""Token issuing and the app changes that revoke tokens.
+
+Revocation order: bump the generation in the database (flush), publish it to
+Redis, then the caller commits. If the commit fails the published generation
+is ahead of the database and old tokens are refused anyway: it fails closed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import UTC, datetime
+
+from oms_shared import OMSState
+from oms_shared.errors import BadSignature, StaleTimestamp, UnknownApp, ValidationFailed
+from oms_shared.tokens import RevocationStore, issue
+from sqlalchemy.orm import Session
+
+from auth_service import service
+from auth_service.models import App
+from auth_service.schemas import TokenRead, TokenRequest
+
+MS_THRESHOLD = 100_000_000_000  # larger timestamps are epoch milliseconds
+
+
+def parse_timestamp(value: str | int) -> tuple[str, float]:
+    """The timestamp as it was signed (a string) and as epoch seconds."""
+    raw = str(value).strip()
+    if not raw.isdigit() or len(raw) > 16:
+        raise ValidationFailed.field("timestamp", "must be epoch seconds or milliseconds")
+    number = int(raw)
+    return raw, number / 1000 if number >= MS_THRESHOLD else float(number)
+
+
+def expected_sign(app_id: str, timestamp: str, secret: str) -> str:
+    return hashlib.md5(f"{app_id}{timestamp}{secret}".encode()).hexdigest()  # noqa: S324
+
+
+def _read(token: str, exp: int, now: float) -> TokenRead:
+    return TokenRead(token=token, expires_in=max(0, int(exp - now)),
+                     expires_at=datetime.fromtimestamp(exp, UTC))
+
+
+def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> TokenRead:
+    now = time.time()
+    raw_ts, ts = parse_timestamp(request.timestamp)
+    app = service.get(session=session, app_id=request.app_id)
+    if app is None or not app.enabled:
+        raise UnknownApp()
+    window = oms.settings.auth.timestamp_window
+    if abs(now - ts) > window:
+        raise StaleTimestamp(f"timestamp outside the allowed window of ±{window} s")
+    if not hmac.compare_digest(expected_sign(app.app_id, raw_ts, app.secret),
+                               request.sign.lower()):
+        raise BadSignature()
+
+    prefix = oms.settings.redis.prefix
+    store = RevocationStore(oms.redis, prefix)
+    store.publish_generation(app.app_id, app.token_generation, only_if_missing=True)
+    cache_key = f"{prefix}:auth:issued:{app.app_id}:{app.token_generation}:{raw_ts}:{request.sign.lower()}"
+    cached = oms.redis.get(cache_key)
+    if cached is not None:
+        entry = json.loads(cached)
+        return _read(entry["token"], entry["exp"], now)
+
+    token, claims = issue(secret=oms.settings.jwt.secret.get_secret_value(),
+                          issuer=oms.settings.jwt.issuer, app_id=app.app_id,
+                          tenant=app.tenant, generation=app.token_generation,
+                          ttl=oms.settings.auth.token_ttl, now=now)
+    # The same signed request is acceptable until its timestamp leaves the window.
+    replayable_for = max(1, min(int(ts + window - now) + 1, claims.exp - int(now)))
+    entry = json.dumps({"token": token, "exp": claims.exp})
+    if not oms.redis.set(cache_key, entry, nx=True, ex=replayable_for):
+        winner = json.loads(oms.redis.get(cache_key) or entry)
+        return _read(winner["token"], winner["exp"], now)
+    return _read(token, claims.exp, now)
+
+
+def _revoke(*, session: Session, oms: OMSState, app: App) -> None:
+    app.token_generation += 1
+    session.flush()
+    RevocationStore(oms.redis, oms.settings.redis.prefix).publish_generation(
+        app.app_id, app.token_generation)
+
+
+def set_enabled(*, session: Session, oms: OMSState, app_id: str, enabled: bool) -> App:
+    app = service.get_or_raise(session=session, app_id=app_id)
+    service.update(session=session, app=app, enabled=enabled)
+    if not enabled:
+        _revoke(session=session, oms=oms, app=app)
+    return app
+
+
+def rotate_secret(*, session: Session, oms: OMSState, app_id: str) -> tuple[App, str]:
+    app = service.get_or_raise(session=session, app_id=app_id)
+    secret = service.new_secret()
+    service.update(session=session, app=app, secret=secret)
+    _revoke(session=session, oms=oms, app=app)
+    return app, secret
+
+
+def ensure_default(*, session: Session, tenant: str = "default") -> tuple[App, bool]:
+    """The default app, created on the first start."""
+    app = service.get_default(session=session)
+    if app is not None:
+        return app, False
+    return service.create(session=session, tenant=tenant, name="default", is_default=True), True

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from oms_shared import Base, utcnow
+from sqlalchemy import DateTime, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class AuthBase(Base):
+    __abstract__ = True
+
+
+class App(AuthBase):
+    """A client application: it signs token requests with its secret.
+
+    The secret is kept as given (the MD5 signing scheme of the interface
+    document needs it to recompute the signature); it never leaves the
+    service except through the command-line tool that created it.
+    """
+
+    __tablename__ = "apps"
+
+    app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    token_generation: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+    def __repr__(self) -> str:  # never the secret
+        return f"App(app_id={self.app_id!r}, tenant={self.tenant!r}, enabled={self.enabled})"

@@ -1,0 +1,145 @@
+"""One SQLAlchemy session per request: committed on success, rolled back on error.
+
+Service functions only ``flush()``; the request boundary commits. Tests swap
+:attr:`Database.sessionmaker` for one bound to an outer transaction that they
+roll back (see ``oms_shared.testing``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import click
+from flask import Flask, Response, current_app, g
+from flask.cli import with_appcontext
+from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from oms_shared.errors import NotFound
+
+__all__ = ["Base", "Database", "get_or_404", "make_engine"]
+
+T = TypeVar("T")
+
+
+class Base(DeclarativeBase):
+    """Services subclass this per service, each with its own metadata."""
+
+    __abstract__ = True
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    # Let SQLAlchemy, not pysqlite, decide where transactions begin, so that
+    # SAVEPOINTs work (the SQLAlchemy docs' pysqlite recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # IMMEDIATE: take the write lock up front rather than fail on upgrading it.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+class _State:
+    def __init__(self, engine: Engine, metadata: MetaData) -> None:
+        self.engine = engine
+        self.metadata = metadata
+        self.sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
+
+
+class Database:
+    """Flask extension: ``db.init_app(app, metadata)``, then ``db.session``."""
+
+    def init_app(self, app: Flask, metadata: MetaData) -> None:
+        oms = app.extensions["oms"]
+        url = oms.settings.database_url(oms.service)
+        app.extensions["oms_db"] = _State(make_engine(url), metadata)
+        app.after_request(self._commit)
+        app.teardown_request(self._close)
+        app.cli.add_command(click.Command("init-db", callback=self._init_db_command,
+                                          help="Create the service's tables."))
+
+    @with_appcontext
+    def _init_db_command(self) -> None:
+        self.create_all()
+        click.echo(f"{current_app.extensions['oms'].service}: schema ready")
+
+    @staticmethod
+    def _state() -> _State:
+        return current_app.extensions["oms_db"]
+
+    @property
+    def engine(self) -> Engine:
+        return self._state().engine
+
+    @property
+    def sessionmaker(self) -> sessionmaker:
+        return self._state().sessionmaker
+
+    @sessionmaker.setter
+    def sessionmaker(self, factory: sessionmaker) -> None:
+        self._state().sessionmaker = factory
+
+    @property
+    def session(self) -> Session:
+        session = g.get("oms_db_session")
+        if session is None:
+            session = g.oms_db_session = self._state().sessionmaker()
+        return session
+
+    @staticmethod
+    def _commit(response: Response) -> Response:
+        session: Session | None = g.get("oms_db_session")
+        if session is not None and response.status_code < 400:
+            session.commit()
+        return response
+
+    @staticmethod
+    def _close(_exc: BaseException | None) -> None:
+        session: Session | None = g.pop("oms_db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+    def create_all(self) -> None:
+        """Create the service's tables; serialised on PostgreSQL by an advisory lock."""
+        state = self._state()
+        with state.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                             {"name": "oms-schema"})
+            state.metadata.create_all(conn)
+
+    @contextmanager
+    def scoped(self) -> Iterator[Session]:
+        """A session outside a request (CLI, background jobs), committed on success."""
+        with self._state().sessionmaker() as session, session.begin():
+            yield session
+
+
+def get_or_404(session: Session, model: type[T], ident: object, *, tenant: str | None = None,
+               resource: str | None = None) -> T:
+    """The row with that primary key in the tenant, or :class:`NotFound`."""
+    obj = session.get(model, ident) if ident is not None else None
+    if obj is None or (tenant is not None and getattr(obj, "tenant", None) != tenant):
+        raise NotFound(resource or model.__name__.lower(), ident)
+    return obj

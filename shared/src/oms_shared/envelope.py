@@ -1,0 +1,68 @@
+"""The JSON envelope every response is wrapped in, and the one error handler."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import redis
+import sqlalchemy.exc
+from flask import Flask, Response, g
+from werkzeug.exceptions import HTTPException
+
+from oms_shared import errors
+
+__all__ = ["error_response", "register_error_handlers", "render", "success"]
+
+log = logging.getLogger("oms.errors")
+
+_HTTP_TO_ERROR: dict[int, type[errors.OMSError]] = {
+    400: errors.BadRequest,
+    404: errors.EndpointNotFound,
+    405: errors.MethodNotAllowed,
+    413: errors.PayloadTooLarge,
+    429: errors.RateLimited,
+}
+
+
+def render(status: int, code: int, message: str, data: Any) -> Response:
+    request_id = g.get("oms_request_id", "")
+    body = json.dumps(
+        {"code": code, "message": message, "data": data, "request_id": request_id},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return Response(body, status=status, mimetype="application/json")
+
+
+def success(data: Any = None) -> Response:
+    return render(200, 0, "ok", data)
+
+
+def error_response(error: errors.OMSError) -> Response:
+    return render(error.status, error.code, error.message, error.data)
+
+
+def _from_http(exc: HTTPException) -> errors.OMSError:
+    kind = _HTTP_TO_ERROR.get(exc.code or 500)
+    if kind is None:
+        return errors.InternalError() if (exc.code or 500) >= 500 else errors.BadRequest(exc.name)
+    return kind()
+
+
+def _from_unexpected(exc: Exception) -> errors.OMSError:
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        log.error("redis unavailable: %s", type(exc).__name__)
+        return errors.Unavailable("Redis is unavailable")
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        log.error("database unavailable: %s", type(exc).__name__)
+        return errors.Unavailable("the database is unavailable")
+    log.exception("unhandled error")
+    return errors.InternalError()
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(errors.OMSError, error_response)
+    app.register_error_handler(HTTPException, lambda exc: error_response(_from_http(exc)))
+    app.register_error_handler(Exception, lambda exc: error_response(_from_unexpected(exc)))

@@ -1,0 +1,63 @@
+"""The OMS Flask extension: everything a service needs, wired by one ``init_app``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from flask import Flask, current_app
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from oms_shared import auth, logs, requestid
+from oms_shared.client import ServiceClient
+from oms_shared.envelope import register_error_handlers
+from oms_shared.health import blueprint as health_blueprint
+from oms_shared.redis_client import connect
+from oms_shared.settings import SERVICE_NAMES, Settings, SettingsError, load_settings
+
+__all__ = ["OMS", "OMSState", "state"]
+
+MAX_BODY = 1024 * 1024
+
+
+@dataclass
+class OMSState:
+    service: str
+    settings: Settings
+    redis: redis.Redis
+    client: ServiceClient
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def state() -> OMSState:
+    """The OMS state of the current app."""
+    return current_app.extensions["oms"]
+
+
+class OMS:
+    """``OMS().init_app(app, service="product", config=config)``.
+
+    Loads and validates the settings (``config`` wins over the file and the
+    environment), then installs request ids, JSON logs, the envelope error
+    handler, the token check, Redis, the service client and the health checks.
+    """
+
+    def init_app(self, app: Flask, *, service: str,
+                 config: Mapping[str, Any] | None = None) -> OMSState:
+        if service not in SERVICE_NAMES:
+            raise SettingsError(f"unknown service {service!r}")
+        settings = load_settings(config)
+        app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+        app.config["TESTING"] = settings.environment == "test"
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+        oms_state = OMSState(service=service, settings=settings, redis=connect(settings),
+                             client=ServiceClient(settings))
+        app.extensions["oms"] = oms_state
+        requestid.init_app(app)
+        logs.init_app(app, service, settings.log_level)
+        register_error_handlers(app)
+        auth.init_app(app)
+        app.register_blueprint(health_blueprint)
+        return oms_state

@@ -1,0 +1,67 @@
+"""Gunicorn settings every OMS service runs with: ``gunicorn -c python:oms_shared.gunicorn_conf``.
+
+Environment: ``OMS_BIND`` (host:port), ``OMS_WORKERS``, ``OMS_THREADS`` and
+``OMS_ADVERTISE_ADDRESS`` (the address peers and the registry know the
+instance by; defaults to the bind address, with the host name for 0.0.0.0).
+Each worker starts the registry heartbeat; the master marks the instance
+stopped when it exits, so the service list shows ``down`` at once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+bind = os.environ.get("OMS_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("OMS_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("OMS_THREADS", "4"))
+keepalive = 75
+graceful_timeout = 5
+timeout = 60
+accesslog = None
+errorlog = "-"
+loglevel = "warning"
+
+
+def _address() -> str:
+    advertised = os.environ.get("OMS_ADVERTISE_ADDRESS")
+    if advertised:
+        return advertised
+    host, _, port = bind.rpartition(":")
+    if host in ("0.0.0.0", "", "[::]"):
+        host = socket.gethostname()
+    return f"{host}:{port}"
+
+
+def on_starting(server) -> None:  # noqa: ANN001 - gunicorn's hook signature
+    os.environ.setdefault("OMS_STARTED_AT", str(time.time()))
+
+
+def post_worker_init(worker) -> None:  # noqa: ANN001
+    from oms_shared.registry import Heartbeat, Registry
+
+    app = worker.wsgi
+    oms = app.extensions["oms"]
+    registry = Registry(oms.redis, oms.settings.redis.prefix)
+    beat = Heartbeat(registry, oms.service, _address(), oms.settings.version,
+                     oms.settings.heartbeat_interval,
+                     started_at=float(os.environ.get("OMS_STARTED_AT", time.time())))
+    beat.start()
+    oms.extra["heartbeat"] = beat
+
+
+def on_exit(server) -> None:  # noqa: ANN001
+    from oms_shared.redis_client import connect
+    from oms_shared.registry import Registry
+    from oms_shared.settings import load_settings
+
+    service = os.environ.get("OMS_SERVICE")
+    if not service:
+        return
+    try:
+        settings = load_settings()
+        Registry(connect(settings), settings.redis.prefix).mark_stopped(service, _address())
+    except Exception:  # noqa: BLE001 - best effort on the way out
+        pass

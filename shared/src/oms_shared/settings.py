@@ -1,0 +1,172 @@
+"""Typed settings: defaults, then a TOML file, then environment variables.
+
+The file is the one named by ``OMS_CONFIG`` (nothing when unset). Any value can
+be overridden by an environment variable: ``OMS_BIND_ADDRESS`` for a top-level
+key, ``OMS_AUTH__TOKEN_TTL`` for ``[auth] token_ttl``. A mapping passed to
+:func:`load_settings` (what ``create_app(config)`` receives) wins over both.
+
+Secrets are :class:`pydantic.SecretStr` and URLs that may carry a password are
+shown through :func:`redact_url`, so neither reaches a log or a response.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from oms_shared.version import __version__
+
+__all__ = [
+    "SERVICE_NAMES",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "redact_url",
+]
+
+SERVICE_NAMES = ("auth", "device", "product", "user", "group", "system")
+ENV_PREFIX = "OMS_"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(RuntimeError):
+    """The configuration cannot be used; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JwtSettings(_Section):
+    secret: SecretStr = SecretStr("")
+    issuer: str = "oms"
+
+
+class RedisSettings(_Section):
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    prefix: str = "oms"
+    socket_timeout: float = 2.0
+
+
+class BrokerSettings(_Section):
+    url: SecretStr = SecretStr("mqtt://127.0.0.1:1883")
+
+
+class ServiceSettings(_Section):
+    """What every service section holds: where peers reach it and its database."""
+
+    url: str = ""
+    database_url: SecretStr = SecretStr("")
+
+
+class AuthSettings(ServiceSettings):
+    token_ttl: int = Field(7200, ge=60, le=30 * 86400)
+    timestamp_window: int = Field(300, ge=1, le=3600)
+
+
+class Settings(_Section):
+    bind_address: str = "0.0.0.0:36002"
+    version: str = __version__
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: str = "data"
+    log_level: str = "INFO"
+    heartbeat_interval: float = Field(1.0, gt=0)
+    down_after: float = Field(5.0, gt=0)
+    service_timeout: float = Field(5.0, gt=0)
+    jwt: JwtSettings = JwtSettings()
+    redis: RedisSettings = RedisSettings()
+    broker: BrokerSettings = BrokerSettings()
+    auth: AuthSettings = AuthSettings()
+    device: ServiceSettings = ServiceSettings()
+    product: ServiceSettings = ServiceSettings()
+    user: ServiceSettings = ServiceSettings()
+    group: ServiceSettings = ServiceSettings()
+    system: ServiceSettings = ServiceSettings()
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret(self) -> Settings:
+        if len(self.jwt.secret.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"jwt.secret must be set, at least {MIN_SECRET_LENGTH} characters")
+        return self
+
+    def database_url(self, name: str) -> str:
+        """The service's database URL; SQLite under ``data_dir`` when none is set."""
+        url = self.service(name).database_url.get_secret_value()
+        return url or f"sqlite:///{Path(self.data_dir).resolve() / (name + '.db')}"
+
+    def service(self, name: str) -> ServiceSettings:
+        section = getattr(self, name, None)
+        if name not in SERVICE_NAMES or not isinstance(section, ServiceSettings):
+            raise SettingsError(f"unknown service {name!r}")
+        return section
+
+
+def redact_url(url: str | SecretStr) -> str:
+    """The URL with any password replaced by ``***``."""
+    raw = url.get_secret_value() if isinstance(url, SecretStr) else url
+    parts = urlsplit(raw)
+    if parts.password is None:
+        return raw
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "OMS_CONFIG":
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = result
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return result
+
+
+def _from_file(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        with Path(path).open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings; raise :class:`SettingsError` naming any bad key."""
+    environ = os.environ if environ is None else environ
+    raw = _from_file(environ.get("OMS_CONFIG"))
+    raw = _deep_merge(raw, _from_env(environ))
+    raw = _deep_merge(raw, overrides or {})
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

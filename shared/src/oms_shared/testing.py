@@ -1,0 +1,45 @@
+"""Helpers for the services' tests: rolled-back transactions and signed tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask
+from sqlalchemy.orm import sessionmaker
+
+from oms_shared.tokens import RevocationStore, issue
+
+__all__ = ["rolled_back", "token_for"]
+
+
+@contextmanager
+def rolled_back(app: Flask) -> Iterator[None]:
+    """Run the app's requests inside one outer transaction, rolled back at the end.
+
+    The SQLAlchemy recipe "joining a session into an external transaction":
+    the request's ``commit()`` only releases a SAVEPOINT.
+    """
+    state = app.extensions["oms_db"]
+    original = state.sessionmaker
+    connection = state.engine.connect()
+    outer = connection.begin()
+    state.sessionmaker = sessionmaker(bind=connection, expire_on_commit=False,
+                                      join_transaction_mode="create_savepoint")
+    try:
+        yield
+    finally:
+        state.sessionmaker = original
+        outer.rollback()
+        connection.close()
+
+
+def token_for(app: Flask, *, app_id: str = "test-app", tenant: str = "t1",
+              generation: int = 1) -> str:
+    """A valid token for a made-up app, its generation published to Redis."""
+    oms = app.extensions["oms"]
+    RevocationStore(oms.redis, oms.settings.redis.prefix).publish_generation(app_id, generation)
+    token, _ = issue(secret=oms.settings.jwt.secret.get_secret_value(),
+                     issuer=oms.settings.jwt.issuer, app_id=app_id, tenant=tenant,
+                     generation=generation, ttl=600)
+    return token
