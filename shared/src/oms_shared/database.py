@@ -12,9 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-import click
 from flask import Flask, Response, current_app, g
-from flask.cli import with_appcontext
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -65,6 +63,14 @@ class _State:
         self.metadata = metadata
         self.sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
 
+    def create_all(self) -> None:
+        """Create the tables; serialised on PostgreSQL by an advisory lock."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                             {"name": "oms-schema"})
+            self.metadata.create_all(conn)
+
 
 class Database:
     """Flask extension: ``db.init_app(app, metadata)``, then ``db.session``."""
@@ -75,17 +81,13 @@ class Database:
         app.extensions["oms_db"] = _State(make_engine(url), metadata)
         app.after_request(self._commit)
         app.teardown_request(self._close)
-        app.cli.add_command(click.Command("init-db", callback=self._init_db_command,
-                                          help="Create the service's tables."))
-
-    @with_appcontext
-    def _init_db_command(self) -> None:
-        self.create_all()
-        click.echo(f"{current_app.extensions['oms'].service}: schema ready")
 
     @staticmethod
     def _state() -> _State:
         return current_app.extensions["oms_db"]
+
+    def create_all(self) -> None:
+        self._state().create_all()
 
     @property
     def engine(self) -> Engine:
@@ -120,14 +122,6 @@ class Database:
             session.rollback()
             session.close()
 
-    def create_all(self) -> None:
-        """Create the service's tables; serialised on PostgreSQL by an advisory lock."""
-        state = self._state()
-        with state.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
-                             {"name": "oms-schema"})
-            state.metadata.create_all(conn)
 
     @contextmanager
     def scoped(self) -> Iterator[Session]:

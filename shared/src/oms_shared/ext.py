@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import click
 import redis
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from oms_shared import auth, logs, requestid
@@ -60,4 +62,15 @@ class OMS:
         register_error_handlers(app)
         auth.init_app(app)
         app.register_blueprint(health_blueprint)
+        app.cli.add_command(init_db)
         return oms_state
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db() -> None:
+    """Create the service's tables (nothing to do for a service without a database)."""
+    database = current_app.extensions.get("oms_db")
+    if database is not None:
+        database.create_all()
+    click.echo(f"{state().service}: schema ready")

@@ -27,11 +27,15 @@ __all__ = [
     "Settings",
     "SettingsError",
     "load_settings",
+    "raw_settings",
     "redact_url",
 ]
 
 SERVICE_NAMES = ("auth", "device", "product", "user", "group", "system")
 ENV_PREFIX = "OMS_"
+#: Variables of the process, not settings (see ``oms_shared.gunicorn_conf``).
+PROCESS_VARIABLES = frozenset({"OMS_CONFIG", "OMS_SERVICE", "OMS_BIND", "OMS_WORKERS",
+                               "OMS_THREADS", "OMS_ADVERTISE_ADDRESS", "OMS_STARTED_AT"})
 MIN_SECRET_LENGTH = 32
 
 
@@ -70,6 +74,11 @@ class AuthSettings(ServiceSettings):
     timestamp_window: int = Field(300, ge=1, le=3600)
 
 
+class GatewaySettings(_Section):
+    token_rate_per_second: int = Field(20, ge=1)
+    token_burst: int = Field(40, ge=0)
+
+
 class Settings(_Section):
     bind_address: str = "0.0.0.0:36002"
     version: str = __version__
@@ -79,6 +88,7 @@ class Settings(_Section):
     heartbeat_interval: float = Field(1.0, gt=0)
     down_after: float = Field(5.0, gt=0)
     service_timeout: float = Field(5.0, gt=0)
+    gateway: GatewaySettings = GatewaySettings()
     jwt: JwtSettings = JwtSettings()
     redis: RedisSettings = RedisSettings()
     broker: BrokerSettings = BrokerSettings()
@@ -131,7 +141,7 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == "OMS_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in PROCESS_VARIABLES:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         node = result
@@ -153,16 +163,19 @@ def _from_file(path: str | None) -> dict[str, Any]:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
+def raw_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The file and environment values before validation (what a launcher inspects)."""
+    environ = os.environ if environ is None else environ
+    return _deep_merge(_from_file(environ.get("OMS_CONFIG")), _from_env(environ))
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build the settings; raise :class:`SettingsError` naming any bad key."""
-    environ = os.environ if environ is None else environ
-    raw = _from_file(environ.get("OMS_CONFIG"))
-    raw = _deep_merge(raw, _from_env(environ))
-    raw = _deep_merge(raw, overrides or {})
+    raw = _deep_merge(raw_settings(environ), overrides or {})
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:

@@ -1,0 +1,32 @@
+"""Write the platform's OpenAPI document: ``python -m oms_gateway.openapi_export FILE``.
+
+It loads every service's app factory (a documentation tool may; services never
+import each other) and documents the endpoints they declare.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from oms_shared import load_settings
+from oms_shared.openapi import build_spec
+
+from oms_gateway.topology import APP_MODULES
+
+
+def export() -> dict:
+    apps = [importlib.import_module(module).create_app() for module in APP_MODULES.values()]
+    return build_spec(apps, version=load_settings().version)
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m oms_gateway.openapi_export FILE")
+    Path(sys.argv[1]).write_text(json.dumps(export(), indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Render the gateway's nginx configuration from the service topology.
+
+``python -m oms_gateway.render --compose`` prints the configuration that
+``docker-compose.yml`` mounts (kept in ``gateway/compose.nginx.conf``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+__all__ = ["ROUTES", "render"]
+
+#: Path prefixes and the service that owns them.
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("/oms/auth/", "auth"),
+    ("/oms/produce/", "device"),
+    ("/oms/device/", "device"),
+    ("/oms/product/", "product"),
+    ("/oms/user/", "user"),
+    ("/oms/group/", "group"),
+    ("/pms/system/", "system"),
+)
+
+#: Errors nginx answers itself, as envelopes: (HTTP status, code, message).
+ERRORS: tuple[tuple[int, int, str], ...] = (
+    (400, 40000, "bad request"),
+    (403, 40300, "not allowed"),
+    (404, 40400, "no such endpoint"),
+    (405, 40500, "method not allowed; use POST"),
+    (413, 41300, "body too large (limit 1 MiB)"),
+    (429, 42900, "rate limited; slow down"),
+    (500, 50000, "internal error"),
+    (503, 50300, "the service behind this route is unavailable"),
+    (504, 50400, "the service behind this route did not answer in time"),
+)
+
+
+def render(*, listen: str, upstreams: Mapping[str, Sequence[str]], run_dir: str,
+           openapi_path: str, error_log: str = "stderr", access_log: str = "off",
+           token_rate: int = 20, token_burst: int = 40, worker_processes: str = "auto",
+           user: str | None = None) -> str:
+    env = Environment(loader=PackageLoader("oms_gateway"), undefined=StrictUndefined,
+                      keep_trailing_newline=True)
+    missing = {name for _, name in ROUTES} - set(upstreams)
+    if missing:
+        raise ValueError(f"no upstream for {sorted(missing)}")
+    if access_log != "off":
+        access_log = f"{access_log} oms_json"
+    return env.get_template("nginx.conf.j2").render(
+        listen=listen, upstreams=upstreams, run_dir=run_dir, openapi_path=openapi_path,
+        error_log=error_log, access_log=access_log, token_rate=token_rate,
+        token_burst=token_burst, worker_processes=worker_processes, user=user,
+        routes=ROUTES, errors=ERRORS)
+
+
+def compose_config() -> str:
+    """The configuration for docker-compose: services by their compose names."""
+    services = sorted({name for _, name in ROUTES})
+    return render(listen="0.0.0.0:36002",
+                  upstreams={name: [f"{name}-service:8000"] for name in services},
+                  run_dir="/tmp", openapi_path="/srv/oms/openapi.json",
+                  error_log="stderr", access_log="/dev/stdout")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--compose", action="store_true", help="print the compose config")
+    parser.add_argument("--write", type=Path, help="write to this file instead of stdout")
+    args = parser.parse_args(argv)
+    text = compose_config()
+    if args.write:
+        args.write.write_text(text)
+    else:
+        print(text, end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,333 @@
+"""Run the whole platform: nginx in front, every service under gunicorn.
+
+``make run`` calls ``oms-stack run``: embedded defaults (SQLite under the data
+directory, a private Redis when none is configured), the gateway on
+``bind_address`` (``0.0.0.0:36002``), the default app's credentials printed,
+and Ctrl-C stopping every process it started. The end-to-end tests start the
+same :class:`Stack` on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+from oms_shared.settings import load_settings, raw_settings
+
+from oms_gateway.render import render
+from oms_gateway.topology import APP_MODULES, SERVICE_NAMES
+
+__all__ = ["Stack", "free_port", "main"]
+
+FIRST_SERVICE_PORT = 36010
+PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if the launcher itself dies (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "0.0.0.0", int(port)
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen
+    stop_signal: int = signal.SIGTERM
+
+
+@dataclass
+class Stack:
+    """The platform's processes. ``start()``, use ``url``, then ``stop()``."""
+
+    data_dir: Path
+    listen: str | None = None
+    service_ports: Mapping[str, list[int]] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    workers: int = 2
+    threads: int = 4
+    log_to_files: bool = False
+    children: list[_Child] = field(default_factory=list)
+    credentials: dict[str, Any] = field(default_factory=dict)
+
+    # ---- set-up -------------------------------------------------------------------------
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+        self.run_dir = self.data_dir / "run"
+        self.log_dir = self.data_dir / "logs"
+        raw = raw_settings({**os.environ, **self.env})
+        self.listen = self.listen or raw.get("bind_address", "0.0.0.0:36002")
+        self.ports = dict(self.service_ports or {
+            name: [FIRST_SERVICE_PORT + i] for i, name in enumerate(SERVICE_NAMES)})
+        self.child_env = self._environment(raw)
+
+    def _environment(self, raw: dict[str, Any]) -> dict[str, str]:
+        env = {**os.environ, **self.env}
+        env.setdefault("OMS_DATA_DIR", str(self.data_dir))
+        env["OMS_BIND_ADDRESS"] = self.listen
+        if not raw.get("jwt", {}).get("secret"):
+            env["OMS_JWT__SECRET"] = self._persistent_secret()
+        for name in SERVICE_NAMES:
+            env[f"OMS_{name.upper()}__URL"] = f"http://127.0.0.1:{self.ports[name][0]}"
+        self.needs_private_redis = not raw.get("redis", {}).get("url")
+        return env
+
+    def _persistent_secret(self) -> str:
+        path = self.data_dir / "jwt.secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+    @property
+    def port(self) -> int:
+        return _split(self.listen or "")[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ---- processes ----------------------------------------------------------------------
+
+    def _output(self, name: str) -> IO[bytes] | None:
+        if not self.log_to_files:
+            return None
+        return (self.log_dir / f"{name}.log").open("ab")
+
+    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None,
+               stop_signal: int = signal.SIGTERM) -> subprocess.Popen:
+        out = self._output(name)
+        process = subprocess.Popen(argv, env=dict(env or self.child_env), stdout=out,
+                                   stderr=subprocess.STDOUT if out else None,
+                                   start_new_session=True, preexec_fn=_die_with_parent)
+        self.children.append(_Child(name, process, stop_signal))
+        return process
+
+    def _flask(self, module: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "flask", "--app", module, *args],
+                              env=self.child_env, capture_output=True, text=True, check=False)
+
+    def _start_redis(self) -> None:
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("redis-server is not installed and no redis.url is configured")
+        port = free_port()
+        self._spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no"])
+        self.child_env["OMS_REDIS__URL"] = f"redis://127.0.0.1:{port}/0"
+        self._wait(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close(),
+                   "redis", 10)
+
+    def _prepare_databases(self) -> None:
+        pending = {name: subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", module, "init-db"], env=self.child_env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for name, module in APP_MODULES.items()}
+        for name, process in pending.items():
+            output, _ = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"{name}: init-db failed:\n{output}")
+        result = self._flask(APP_MODULES["auth"], "apps", "bootstrap", "--json")
+        if result.returncode != 0:
+            raise RuntimeError(f"creating the default app failed:\n{result.stderr}")
+        self.credentials = json.loads(result.stdout.strip().splitlines()[-1])
+
+    def _export_openapi(self) -> Path:
+        path = self.run_dir / "openapi.json"
+        result = subprocess.run([sys.executable, "-m", "oms_gateway.openapi_export", str(path)],
+                                env=self.child_env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"generating the OpenAPI document failed:\n{result.stderr}")
+        return path
+
+    def _start_services(self) -> None:
+        for name, module in APP_MODULES.items():
+            for port in self.ports[name]:
+                env = {**self.child_env, "OMS_SERVICE": name, "OMS_BIND": f"127.0.0.1:{port}",
+                       "OMS_WORKERS": str(self.workers), "OMS_THREADS": str(self.threads)}
+                self._spawn(f"{name}-{port}", [
+                    sys.executable, "-m", "gunicorn", "-c", "python:oms_shared.gunicorn_conf",
+                    f"{module}:create_app()"], env=env)
+
+    def _start_gateway(self, openapi: Path) -> None:
+        if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+            raise RuntimeError("nginx is not installed (make run installs it)")
+        settings = load_settings(environ=self.child_env)
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        config = render(
+            listen=self.listen or "", run_dir=str(self.run_dir), openapi_path=str(openapi),
+            upstreams={n: [f"127.0.0.1:{p}" for p in ports] for n, ports in self.ports.items()},
+            access_log=str(self.log_dir / "gateway-access.log"),
+            token_rate=settings.gateway.token_rate_per_second,
+            token_burst=settings.gateway.token_burst,
+            worker_processes="2", user="root" if os.geteuid() == 0 else None)
+        conf = self.run_dir / "nginx.conf"
+        conf.write_text(config)
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self._spawn("gateway", [nginx, "-p", str(self.run_dir), "-c", str(conf), "-e", "stderr",
+                                "-g", "daemon off;"], stop_signal=signal.SIGQUIT)
+
+    def _wait(self, probe: Any, what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            for child in self.children:
+                if child.process.poll() is not None:
+                    raise RuntimeError(f"{child.name} exited with {child.process.returncode}"
+                                       f"{self._log_hint(child.name)}")
+            try:
+                probe()
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{what} did not become ready in {timeout:.0f} s") from None
+                time.sleep(0.1)
+
+    def _log_hint(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        if self.log_to_files and path.exists():
+            return ":\n" + path.read_text(errors="replace")[-3000:]
+        return ""
+
+    def _ready(self, url: str) -> None:
+        requests.get(url, timeout=1).raise_for_status()
+
+    def start(self, timeout: float = 60) -> Stack:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.needs_private_redis:
+                self._start_redis()
+            self._prepare_databases()
+            openapi = self._export_openapi()
+            self._start_services()
+            for name, ports in self.ports.items():
+                for port in ports:
+                    self._wait(lambda p=port: self._ready(f"http://127.0.0.1:{p}/readyz"),
+                               f"{name} on {port}", timeout)
+            self._start_gateway(openapi)
+            self._wait(lambda: self._ready(f"{self.url}/healthz"), "gateway", timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop_child(self, name: str, timeout: float = 10) -> None:
+        for child in [c for c in self.children if c.name == name]:
+            self._terminate([child], timeout)
+            self.children.remove(child)
+
+    def _terminate(self, children: list[_Child], timeout: float) -> None:
+        for child in children:
+            if child.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.send_signal(child.stop_signal)
+        deadline = time.monotonic() + timeout
+        for child in children:
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait()
+
+    def stop(self) -> None:
+        """Gateway first, then the services, Redis last (services report to it on exit)."""
+        order = {"gateway": 0, "redis": 2}
+        for rank in (0, 1, 2):
+            group = [c for c in self.children if order.get(c.name, 1) == rank]
+            self._terminate(group, 10)
+        self.children.clear()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _banner(stack: Stack) -> str:
+    creds = stack.credentials
+    app_id, secret = creds.get("app_id", ""), creds.get("app_secret", "")
+    example = (
+        f"TS=$(date +%s); curl -s -X POST {stack.url}/oms/auth/token "
+        f"-d \"{{\\\"app_id\\\":\\\"{app_id}\\\",\\\"timestamp\\\":\\\"$TS\\\","
+        f"\\\"sign\\\":\\\"$(printf %s \"{app_id}${{TS}}{secret}\" | md5sum | cut -d' ' -f1)\\\"}}\""
+    )
+    return "\n".join([
+        "",
+        f"OMS is up: gateway on {stack.listen}",
+        f"  default app   app_id={app_id}  app_secret={secret}  tenant={creds.get('tenant')}",
+        f"  API document  {stack.url}/openapi.json",
+        "  get a token:",
+        f"  {example}",
+        "Ctrl-C stops everything.",
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="oms-stack", description=__doc__)
+    parser.add_argument("command", choices=["run"])
+    parser.add_argument("--data-dir", default=os.environ.get("OMS_DATA_DIR", "data"))
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    stack = Stack(data_dir=Path(args.data_dir), workers=args.workers)
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start()
+        print(_banner(stack), flush=True)
+        while True:
+            for child in stack.children:
+                if child.process.poll() is not None:
+                    print(f"{child.name} exited with {child.process.returncode}; stopping",
+                          file=sys.stderr)
+                    stack.stop()
+                    raise SystemExit(1)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping OMS ...", file=sys.stderr)
+        stack.stop()
+    except RuntimeError as exc:
+        print(f"OMS failed to start: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

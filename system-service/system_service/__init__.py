@@ -1,0 +1,1 @@
+"""OMS system service: what the platform runs with, and which instances are alive."""

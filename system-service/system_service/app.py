@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from oms_shared import OMS
+
+from system_service.views import api
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    OMS().init_app(app, service="system", config=config)
+    app.register_blueprint(api.blueprint)
+    return app

@@ -1,0 +1,21 @@
+from oms_shared import Api, state
+from oms_shared.registry import Registry
+
+from system_service import service
+from system_service.schemas import ServiceList, SettingInfo
+
+api = Api("system", __name__)
+
+
+@api.post("/pms/system/setting/info", returns=SettingInfo)
+def setting_info(body: object) -> SettingInfo:
+    """The running configuration, with every secret and password left out."""
+    return service.setting_info(settings=state().settings)
+
+
+@api.post("/pms/system/service/list", returns=ServiceList)
+def service_list(body: object) -> ServiceList:
+    """Every service with its instances, each ``up`` or ``down`` from its heartbeat."""
+    oms = state()
+    return service.get_all(registry=Registry(oms.redis, oms.settings.redis.prefix),
+                           down_after=oms.settings.down_after)
