@@ -84,15 +84,15 @@ class Heartbeat(threading.Thread):
         self.version = version
         self.interval = interval
         self.started_at = started_at or time.time()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self.registry.beat(self.service, self.address, self.version, self.started_at)
             except redis.RedisError as exc:
                 log.warning("heartbeat failed: %s", type(exc).__name__)
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()

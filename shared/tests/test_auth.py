@@ -1,0 +1,88 @@
+"""Token verification on every non-public endpoint."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from oms_shared.testing import token_for
+from oms_shared.tokens import RevocationStore, issue
+
+SECRET = "test-secret-" + "x" * 40
+
+
+def _call(client, token=None, header="Token"):
+    headers = {}
+    if token is not None:
+        headers[header] = token if header == "Token" else f"Bearer {token}"
+    return client.post("/oms/note/list", headers=headers)
+
+
+def test_no_token_is_40100(client):
+    response = _call(client)
+    assert response.status_code == 401
+    assert response.get_json()["code"] == 40100
+
+
+def test_valid_token_in_either_header(client, app):
+    token = token_for(app)
+    assert _call(client, token).status_code == 200
+    assert _call(client, token, header="Authorization").status_code == 200
+
+
+def _claims(**overrides):
+    now = int(time.time())
+    claims = {"iss": "oms", "sub": "test-app", "tenant": "t1", "iat": now, "exp": now + 60,
+              "jti": "j1", "gen": 1}
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+@pytest.mark.parametrize("token", [
+    pytest.param(jwt.encode(_claims(), "another-key-" + "y" * 40, algorithm="HS256"), id="wrong-key"),
+    pytest.param(jwt.encode(_claims(exp=int(time.time()) - 5), SECRET, algorithm="HS256"), id="expired"),
+    pytest.param(jwt.encode(_claims(iss="someone"), SECRET, algorithm="HS256"), id="wrong-issuer"),
+    pytest.param(jwt.encode(_claims(jti=None), SECRET, algorithm="HS256"), id="no-jti"),
+    pytest.param(jwt.encode(_claims(), SECRET, algorithm="HS384"), id="other-algorithm"),
+    pytest.param(jwt.encode(_claims(), None, algorithm="none"), id="alg-none"),
+    pytest.param("not.a.token", id="garbage"),
+])
+def test_bad_tokens_are_40101(client, app, token):
+    RevocationStore(app.extensions["oms"].redis, app.extensions["oms"].settings.redis.prefix
+                    ).publish_generation("test-app", 1)
+    response = _call(client, token)
+    assert response.status_code == 401
+    assert response.get_json()["code"] == 40101
+
+
+def test_tampered_token_is_40101(client, app):
+    token = token_for(app)
+    header, payload, signature = token.split(".")
+    forged = jwt.utils.base64url_encode(
+        jwt.utils.base64url_decode(payload).replace(b'"t1"', b'"t2"')).decode()
+    assert _call(client, f"{header}.{forged}.{signature}").get_json()["code"] == 40101
+
+
+def test_bumped_generation_revokes_at_once(client, app):
+    token = token_for(app, app_id="gen-app", generation=3)
+    assert _call(client, token).status_code == 200
+    store = RevocationStore(app.extensions["oms"].redis, app.extensions["oms"].settings.redis.prefix)
+    store.publish_generation("gen-app", 4)
+    assert _call(client, token).get_json()["code"] == 40101
+
+
+def test_revoked_jti_is_refused(client, app):
+    oms = app.extensions["oms"]
+    store = RevocationStore(oms.redis, oms.settings.redis.prefix)
+    store.publish_generation("jti-app", 1)
+    token, claims = issue(secret=SECRET, issuer="oms", app_id="jti-app", tenant="t1",
+                          generation=1, ttl=60)
+    assert _call(client, token).status_code == 200
+    store.revoke_jti(claims.jti, claims.exp)
+    assert _call(client, token).get_json()["code"] == 40101
+
+
+def test_health_needs_no_token(client):
+    assert client.get("/healthz").get_json()["data"]["status"] == "ok"
+    assert client.get("/readyz").get_json()["data"]["checks"] == {"redis": "ok", "database": "ok"}

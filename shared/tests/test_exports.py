@@ -1,0 +1,25 @@
+import oms_shared
+from oms_shared import errors
+
+
+def test_public_names_exist():
+    for name in oms_shared.__all__:
+        assert hasattr(oms_shared, name), name
+    for name in errors.__all__:
+        assert hasattr(errors, name), name
+
+
+def test_every_error_code_is_unique_and_agrees_with_its_status():
+    classes = [getattr(errors, n) for n in errors.__all__
+               if isinstance(getattr(errors, n), type) and issubclass(getattr(errors, n), errors.OMSError)
+               and getattr(errors, n) is not errors.OMSError]
+    codes = [c.code for c in classes]
+    assert len(codes) == len(set(codes))
+    for cls in classes:
+        assert cls.code // 100 == cls.status, cls
+
+
+def test_from_code_rebuilds_the_peer_error():
+    error = errors.from_code(40401, "product 5 not found")
+    assert isinstance(error, errors.NotFound) and error.message == "product 5 not found"
+    assert isinstance(errors.from_code(12345), errors.Unavailable)
