@@ -4,12 +4,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from oms_shared import OMS
 
 from auth_service.cli import apps
 from auth_service.db import db
 from auth_service.models import AuthBase
 from auth_service.views import api
+from oms_shared import OMS
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -10,12 +10,12 @@ import json
 
 import click
 from flask.cli import with_appcontext
-from oms_shared import state
 
 from auth_service import flows, service
 from auth_service.db import db
 from auth_service.models import App
 from auth_service.schemas import AppRead
+from oms_shared import state
 
 
 def _credentials(app: App, secret: str | None = None) -> dict[str, str]:
@@ -103,8 +103,7 @@ def rotate_secret(app_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
 def bootstrap(tenant: str, as_json: bool) -> None:
-    """Create the tables and the default app if missing; print its credentials."""
-    db.create_all()
+    """Create the default app if missing (run init-db first); print its credentials."""
     with db.scoped() as session:
         app, created = flows.ensure_default(session=session, tenant=tenant)
         data = {**_credentials(app), "created": created}
@@ -113,9 +112,8 @@ def bootstrap(tenant: str, as_json: bool) -> None:
 
 def main() -> None:
     """Console entry point: the commands above inside the auth service's app."""
-    from oms_shared.errors import OMSError
-
     from auth_service.app import create_app
+    from oms_shared.errors import OMSError
 
     app = create_app()
     with app.app_context():

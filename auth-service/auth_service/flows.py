@@ -13,25 +13,22 @@ import json
 import time
 from datetime import UTC, datetime
 
-from oms_shared import OMSState
-from oms_shared.errors import BadSignature, StaleTimestamp, UnknownApp, ValidationFailed
-from oms_shared.tokens import RevocationStore, issue
 from sqlalchemy.orm import Session
 
 from auth_service import service
 from auth_service.models import App
 from auth_service.schemas import TokenRead, TokenRequest
+from oms_shared import OMSState
+from oms_shared.errors import BadSignature, StaleTimestamp, UnknownApp
+from oms_shared.tokens import RevocationStore, issue
 
 MS_THRESHOLD = 100_000_000_000  # larger timestamps are epoch milliseconds
 
 
-def parse_timestamp(value: str | int) -> tuple[str, float]:
-    """The timestamp as it was signed (a string) and as epoch seconds."""
-    raw = str(value).strip()
-    if not raw.isdigit() or len(raw) > 16:
-        raise ValidationFailed.field("timestamp", "must be epoch seconds or milliseconds")
-    number = int(raw)
-    return raw, number / 1000 if number >= MS_THRESHOLD else float(number)
+def epoch_seconds(timestamp: str) -> float:
+    """A validated timestamp (digits) as epoch seconds; large values are milliseconds."""
+    number = int(timestamp)
+    return number / 1000 if number >= MS_THRESHOLD else float(number)
 
 
 def expected_sign(app_id: str, timestamp: str, secret: str) -> str:
@@ -45,7 +42,7 @@ def _read(token: str, exp: int, now: float) -> TokenRead:
 
 def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> TokenRead:
     now = time.time()
-    raw_ts, ts = parse_timestamp(request.timestamp)
+    raw_ts, ts = request.timestamp, epoch_seconds(request.timestamp)
     app = service.get(session=session, app_id=request.app_id)
     if app is None or not app.enabled:
         raise UnknownApp()
@@ -59,7 +56,8 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
     prefix = oms.settings.redis.prefix
     store = RevocationStore(oms.redis, prefix)
     store.publish_generation(app.app_id, app.token_generation, only_if_missing=True)
-    cache_key = f"{prefix}:auth:issued:{app.app_id}:{app.token_generation}:{raw_ts}:{request.sign.lower()}"
+    cache_key = (f"{prefix}:auth:issued:{app.app_id}:{app.token_generation}:"
+                 f"{raw_ts}:{request.sign.lower()}")
     cached = oms.redis.get(cache_key)
     if cached is not None:
         entry = json.loads(cached)

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from oms_shared import Base, utcnow
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
+
+from oms_shared import Base, utcnow
 
 
 class AuthBase(Base):

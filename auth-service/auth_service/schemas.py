@@ -2,13 +2,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+
 from oms_shared import Schema, UtcDateTime
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+
+def _timestamp_text(value: object) -> str:
+    """The timestamp exactly as it was signed: digits, from a string or an integer."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("must be epoch seconds or milliseconds")
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 16:
+        raise ValueError("must be epoch seconds or milliseconds")
+    return text
+
+
+SignedTimestamp = Annotated[str, BeforeValidator(_timestamp_text),
+                            Field(description="epoch seconds or milliseconds")]
 
 
 class TokenRequest(Schema):
     app_id: StrictStr = Field(min_length=1, max_length=64)
-    timestamp: Annotated[StrictStr | StrictInt, Field(description="epoch seconds or ms")]
+    timestamp: SignedTimestamp
     sign: StrictStr = Field(min_length=1, max_length=128)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import secrets
 
-from oms_shared.errors import NotFound
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auth_service.models import App
+from oms_shared.errors import NotFound
 
 
 def new_secret() -> str:

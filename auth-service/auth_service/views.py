@@ -1,8 +1,7 @@
-from oms_shared import Api, state
-
 from auth_service import flows
 from auth_service.db import db
 from auth_service.schemas import TokenRead, TokenRequest
+from oms_shared import Api, state
 
 api = Api("auth", __name__)
 

@@ -11,10 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+from oms_gateway.topology import APP_MODULES
 from oms_shared import load_settings
 from oms_shared.openapi import build_spec
-
-from oms_gateway.topology import APP_MODULES
 
 
 def export() -> dict:

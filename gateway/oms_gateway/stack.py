@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import requests
-from oms_shared.settings import load_settings, raw_settings
 
 from oms_gateway.render import render
 from oms_gateway.topology import APP_MODULES, SERVICE_NAMES
+from oms_shared.settings import load_settings, raw_settings
 
 __all__ = ["Stack", "free_port", "main"]
 
@@ -206,7 +206,7 @@ class Stack:
             try:
                 probe()
                 return
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{what} did not become ready in {timeout:.0f} s") from None
                 time.sleep(0.1)
@@ -277,10 +277,11 @@ class Stack:
 def _banner(stack: Stack) -> str:
     creds = stack.credentials
     app_id, secret = creds.get("app_id", ""), creds.get("app_secret", "")
+    sign = f"$(printf %s \"{app_id}${{TS}}{secret}\" | md5sum | cut -d' ' -f1)"
     example = (
         f"TS=$(date +%s); curl -s -X POST {stack.url}/oms/auth/token "
         f"-d \"{{\\\"app_id\\\":\\\"{app_id}\\\",\\\"timestamp\\\":\\\"$TS\\\","
-        f"\\\"sign\\\":\\\"$(printf %s \"{app_id}${{TS}}{secret}\" | md5sum | cut -d' ' -f1)\\\"}}\""
+        f"\\\"sign\\\":\\\"{sign}\\\"}}\""
     )
     return "\n".join([
         "",

@@ -6,14 +6,15 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
 from oms_shared import OMS, Api, Base, Database, Page, PageQuery, Schema, current_tenant
 from oms_shared.database import get_or_404
 from oms_shared.errors import InvalidState
 from oms_shared.pagination import paginate
 from oms_shared.testing import rolled_back, token_for
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import String, select
-from sqlalchemy.orm import Mapped, mapped_column
 
 
 class NoteBase(Base):

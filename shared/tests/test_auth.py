@@ -6,6 +6,7 @@ import time
 
 import jwt
 import pytest
+
 from oms_shared.testing import token_for
 from oms_shared.tokens import RevocationStore, issue
 
@@ -40,8 +41,10 @@ def _claims(**overrides):
 
 
 @pytest.mark.parametrize("token", [
-    pytest.param(jwt.encode(_claims(), "another-key-" + "y" * 40, algorithm="HS256"), id="wrong-key"),
-    pytest.param(jwt.encode(_claims(exp=int(time.time()) - 5), SECRET, algorithm="HS256"), id="expired"),
+    pytest.param(jwt.encode(_claims(), "another-key-" + "y" * 40, algorithm="HS256"),
+                 id="wrong-key"),
+    pytest.param(jwt.encode(_claims(exp=int(time.time()) - 5), SECRET, algorithm="HS256"),
+                 id="expired"),
     pytest.param(jwt.encode(_claims(iss="someone"), SECRET, algorithm="HS256"), id="wrong-issuer"),
     pytest.param(jwt.encode(_claims(jti=None), SECRET, algorithm="HS256"), id="no-jti"),
     pytest.param(jwt.encode(_claims(), SECRET, algorithm="HS384"), id="other-algorithm"),
@@ -67,7 +70,8 @@ def test_tampered_token_is_40101(client, app):
 def test_bumped_generation_revokes_at_once(client, app):
     token = token_for(app, app_id="gen-app", generation=3)
     assert _call(client, token).status_code == 200
-    store = RevocationStore(app.extensions["oms"].redis, app.extensions["oms"].settings.redis.prefix)
+    oms = app.extensions["oms"]
+    store = RevocationStore(oms.redis, oms.settings.redis.prefix)
     store.publish_generation("gen-app", 4)
     assert _call(client, token).get_json()["code"] == 40101
 

@@ -7,13 +7,13 @@ import time
 
 import pytest
 from flask import Flask, request
+from werkzeug.serving import make_server
+
+from oms_gateway.stack import free_port
 from oms_shared import errors
 from oms_shared.client import ServiceClient
 from oms_shared.envelope import success
 from oms_shared.settings import load_settings
-from werkzeug.serving import make_server
-
-from oms_gateway.stack import free_port
 
 
 @pytest.fixture(scope="module")

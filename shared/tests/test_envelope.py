@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from oms_shared.tokens import issue
 
 
@@ -23,7 +24,7 @@ def test_a_request_id_is_made_up_when_missing_or_unsafe(client, headers):
     assert len(rid) == 32 and rid == response.get_json()["request_id"]
 
 
-@pytest.mark.parametrize("raw", [b"[1, 2]", b"\"text\"", b"{not json", b"42", "\u00ff".encode("latin-1")])
+@pytest.mark.parametrize("raw", [b"[1, 2]", b'"text"', b"{not json", b"42", b"\xff"])
 def test_a_body_that_is_not_an_object_is_40000(client, headers, raw):
     response = client.post("/oms/note/add", data=raw, headers=headers)
     assert response.status_code == 400

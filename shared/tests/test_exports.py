@@ -10,9 +10,9 @@ def test_public_names_exist():
 
 
 def test_every_error_code_is_unique_and_agrees_with_its_status():
-    classes = [getattr(errors, n) for n in errors.__all__
-               if isinstance(getattr(errors, n), type) and issubclass(getattr(errors, n), errors.OMSError)
-               and getattr(errors, n) is not errors.OMSError]
+    exported = [getattr(errors, n) for n in errors.__all__]
+    classes = [c for c in exported if isinstance(c, type) and issubclass(c, errors.OMSError)
+               and c is not errors.OMSError]
     codes = [c.code for c in classes]
     assert len(codes) == len(set(codes))
     for cls in classes:

@@ -4,8 +4,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from oms_shared import OMS
 
+from oms_shared import OMS
 from system_service.views import api
 
 

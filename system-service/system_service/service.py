@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from oms_shared import SERVICE_NAMES, Settings
-from oms_shared.registry import Registry
 from sqlalchemy.engine import make_url
 
+from oms_shared import SERVICE_NAMES, Settings
+from oms_shared.registry import Registry
 from system_service.schemas import (
     InstanceRead,
     ServiceList,

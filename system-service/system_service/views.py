@@ -1,6 +1,5 @@
 from oms_shared import Api, state
 from oms_shared.registry import Registry
-
 from system_service import service
 from system_service.schemas import ServiceList, SettingInfo
 

@@ -30,7 +30,7 @@ class Base(DeclarativeBase):
     __abstract__ = True
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # Let SQLAlchemy, not pysqlite, decide where transactions begin, so that
     # SAVEPOINTs work (the SQLAlchemy docs' pysqlite recipe).
     dbapi_connection.isolation_level = None

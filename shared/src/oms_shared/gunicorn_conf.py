@@ -35,11 +35,11 @@ def _address() -> str:
     return f"{host}:{port}"
 
 
-def on_starting(server) -> None:  # noqa: ANN001 - gunicorn's hook signature
+def on_starting(server) -> None:
     os.environ.setdefault("OMS_STARTED_AT", str(time.time()))
 
 
-def post_worker_init(worker) -> None:  # noqa: ANN001
+def post_worker_init(worker) -> None:
     from oms_shared.registry import Heartbeat, Registry
 
     app = worker.wsgi
@@ -52,7 +52,7 @@ def post_worker_init(worker) -> None:  # noqa: ANN001
     oms.extra["heartbeat"] = beat
 
 
-def on_exit(server) -> None:  # noqa: ANN001
+def on_exit(server) -> None:
     from oms_shared.redis_client import connect
     from oms_shared.registry import Registry
     from oms_shared.settings import load_settings
@@ -63,5 +63,5 @@ def on_exit(server) -> None:  # noqa: ANN001
     try:
         settings = load_settings()
         Registry(connect(settings), settings.redis.prefix).mark_stopped(service, _address())
-    except Exception:  # noqa: BLE001 - best effort on the way out
-        pass
+    except Exception as exc:  # best effort on the way out
+        server.log.warning("could not mark the instance stopped: %s", type(exc).__name__)

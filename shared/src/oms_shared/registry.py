@@ -13,9 +13,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any
-
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 
