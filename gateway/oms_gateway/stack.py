@@ -129,6 +129,8 @@ class Stack:
         process = subprocess.Popen(argv, env=dict(env or self.child_env), stdout=out,
                                    stderr=subprocess.STDOUT if out else None,
                                    start_new_session=True, preexec_fn=_die_with_parent)
+        if out is not None:
+            out.close()  # the child holds its own descriptor
         self.children.append(_Child(name, process, stop_signal))
         return process
 
