@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from oms_gateway.stack import Stack, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+
 from oms_shared.registry import Registry
 from oms_shared.testing import token_for
 from system_service.app import create_app

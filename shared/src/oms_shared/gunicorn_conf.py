@@ -42,8 +42,9 @@ def on_starting(server) -> None:
 def post_worker_init(worker) -> None:
     from oms_shared.registry import Heartbeat, Registry
 
-    app = worker.wsgi
-    oms = app.extensions["oms"]
+    oms = getattr(worker.wsgi, "extensions", {}).get("oms")
+    if oms is None:  # not an OMS service (the benchmark's bare app)
+        return
     registry = Registry(oms.redis, oms.settings.redis.prefix)
     beat = Heartbeat(registry, oms.service, _address(), oms.settings.version,
                      oms.settings.heartbeat_interval,

@@ -1,0 +1,129 @@
+"""Gateway overhead: an authenticated endpoint through nginx vs a bare Flask endpoint.
+
+Both run under the same gunicorn settings (``oms_shared.gunicorn_conf``: the
+same workers, threads and worker class). The bare endpoint is the floor; the
+ratio is (requests/s through the gateway) / (requests/s of the floor), both
+measured with wrk in this run, alternating, best of the rounds.
+
+    python bench/gateway_overhead.py [--seconds 10] [--connections 32] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from oms_gateway.stack import Stack, free_port  # noqa: E402
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = "{}"
+wrk.headers["Content-Type"] = "application/json"
+%s
+"""
+
+
+def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> dict[str, float]:
+    lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % lines)
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          "-s", script.name, url], capture_output=True, text=True, check=True)
+    os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out.stdout)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out.stdout)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
+
+    def ms(match: re.Match | None) -> float:
+        if match is None:
+            return float("nan")
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+        return float(match.group(1)) * scale
+
+    return {"rps": rps, "p50_ms": ms(p50), "p99_ms": ms(p99),
+            "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def start_bare(port: int, workers: int, threads: int) -> subprocess.Popen:
+    env = {**os.environ, "OMS_BIND": f"127.0.0.1:{port}", "OMS_WORKERS": str(workers),
+           "OMS_THREADS": str(threads), "PYTHONPATH": str(ROOT / "bench")}
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c",
+                                "python:oms_shared.gunicorn_conf", "bare_app:create_app()"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            requests.post(f"http://127.0.0.1:{port}/bare", timeout=1)
+            return process
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("bare app did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    from conftest import Caller  # the tests' signing client
+
+    data_dir = Path(tempfile.mkdtemp(prefix="oms-bench-"))
+    stack = Stack(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}",
+                  service_ports={n: [free_port()] for n in
+                                 ("auth", "device", "product", "user", "group", "system")},
+                  env={"OMS_LOG_LEVEL": "WARNING"}, workers=args.workers,
+                  threads=args.threads, log_to_files=True)
+    bare_port = free_port()
+    stack.start()
+    bare = start_bare(bare_port, args.workers, args.threads)
+    try:
+        creds = stack.credentials
+        caller = Caller(stack.url, creds["app_id"], creds["app_secret"]).sign_in()
+        gateway_url = f"{stack.url}/pms/system/setting/info"
+        assert caller.post("/pms/system/setting/info").json()["code"] == 0
+        results: dict[str, list[dict[str, float]]] = {"bare": [], "gateway": []}
+        for _ in range(args.rounds):
+            results["bare"].append(wrk(f"http://127.0.0.1:{bare_port}/bare", {},
+                                       args.seconds, args.connections))
+            results["gateway"].append(wrk(gateway_url, {"Token": caller.token},
+                                          args.seconds, args.connections))
+    finally:
+        bare.terminate()
+        bare.wait()
+        stack.stop()
+
+    best = {k: max(v, key=lambda r: r["rps"]) for k, v in results.items()}
+    ratio = best["gateway"]["rps"] / best["bare"]["rps"]
+    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, best of {args.rounds} rounds; "
+          f"gunicorn gthread workers={args.workers} threads={args.threads}")
+    print("| target | req/s | p50 ms | p99 ms | non-2xx |")
+    print("|---|---|---|---|---|")
+    print("| bare Flask JSON endpoint (floor) | {rps:.0f} | {p50_ms:.2f} | {p99_ms:.2f} | "
+          "{non_2xx} |".format(**best["bare"]))
+    print("| /pms/system/setting/info via nginx, token checked | {rps:.0f} | {p50_ms:.2f} | "
+          "{p99_ms:.2f} | {non_2xx} |".format(**best["gateway"]))
+    print(f"ratio gateway/floor: {ratio:.2f}")
+    print(json.dumps({"ratio": round(ratio, 3), **{k: v for k, v in best.items()}}))
+
+
+if __name__ == "__main__":
+    main()
