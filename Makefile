@@ -6,7 +6,7 @@ PACKAGES := shared gateway auth-service device-service product-service user-serv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx redis-server mosquitto wrk
 
-.PHONY: run test lint bench setup system-deps clean
+.PHONY: run test lint bench openapi apps setup system-deps clean
 
 run: setup
 	$(VENV)/bin/oms-stack run
@@ -14,11 +14,22 @@ run: setup
 test: setup
 	$(PY) -m pytest -q
 
+# Manage apps of the platform `make run` started: make apps ARGS="create --tenant acme --json"
+apps:
+	@test -f data/run/oms.env || { echo "start the platform first: make run"; exit 1; }
+	@set -a; . data/run/oms.env; set +a; $(VENV)/bin/oms-apps $(ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(PY) bench/gateway_overhead.py
+
+# Regenerate the committed API document and compose gateway config from the code.
+openapi: setup
+	OMS_JWT__SECRET=$$(printf 'x%.0s' $$(seq 40)) OMS_DATA_DIR=$$(mktemp -d) \
+	  $(PY) -m oms_gateway.openapi_export docs/openapi.json
+	$(PY) -m oms_gateway.render --write gateway/compose.nginx.conf
 
 setup: system-deps $(VENV)/.installed
 

@@ -25,7 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from oms_gateway.stack import Stack, free_port  # noqa: E402
+from oms_gateway.stack import Stack, child_count, free_port  # noqa: E402
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -42,6 +42,8 @@ def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> di
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
                           "-s", script.name, url], capture_output=True, text=True, check=True)
     os.unlink(script.name)
+    if os.environ.get("BENCH_DEBUG"):
+        print(out.stdout)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out.stdout)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out.stdout)
@@ -60,16 +62,19 @@ def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> di
 def start_bare(port: int, workers: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "OMS_BIND": f"127.0.0.1:{port}", "OMS_WORKERS": str(workers),
            "OMS_THREADS": str(threads), "PYTHONPATH": str(ROOT / "bench")}
+    log = Path(tempfile.gettempdir()) / f"oms-bench-bare-{port}.log"
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c",
                                 "python:oms_shared.gunicorn_conf", "bare_app:create_app()"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
             requests.post(f"http://127.0.0.1:{port}/bare", timeout=1)
-            return process
+            if child_count(process.pid) >= workers:
+                return process
         except requests.ConnectionError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     process.kill()
     raise RuntimeError("bare app did not start")
 
@@ -100,6 +105,11 @@ def main() -> None:
         caller = Caller(stack.url, creds["app_id"], creds["app_secret"]).sign_in()
         gateway_url = f"{stack.url}/pms/system/setting/info"
         assert caller.post("/pms/system/setting/info").json()["code"] == 0
+        # Warm up both targets once gunicorn's every worker has booted: a worker still
+        # importing when wrk connects would leave all keepalive connections to the other.
+        time.sleep(2)
+        wrk(f"http://127.0.0.1:{bare_port}/bare", {}, 1, args.connections)
+        wrk(gateway_url, {"Token": caller.token}, 1, args.connections)
         results: dict[str, list[dict[str, float]]] = {"bare": [], "gateway": []}
         for _ in range(args.rounds):
             results["bare"].append(wrk(f"http://127.0.0.1:{bare_port}/bare", {},

@@ -20,7 +20,8 @@ from auth_service.models import App
 from auth_service.schemas import TokenRead, TokenRequest
 from oms_shared import OMSState
 from oms_shared.errors import BadSignature, StaleTimestamp, UnknownApp
-from oms_shared.tokens import RevocationStore, issue
+from oms_shared.revocation import RevocationStore
+from oms_shared.tokens import issue
 
 MS_THRESHOLD = 100_000_000_000  # larger timestamps are epoch milliseconds
 

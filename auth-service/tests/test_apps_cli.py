@@ -10,7 +10,8 @@ import pytest
 
 from auth_service.app import create_app
 from oms_shared.errors import TokenInvalid
-from oms_shared.tokens import RevocationStore, decode
+from oms_shared.revocation import RevocationStore
+from oms_shared.tokens import decode
 
 
 def _run(app, *args):

@@ -25,7 +25,8 @@ def test_a_signed_request_gets_a_token(client, make_app_row, signed):
 
 
 def test_the_token_passes_the_libraries_verification(app, client, make_app_row, signed):
-    from oms_shared.tokens import RevocationStore, decode
+    from oms_shared.revocation import RevocationStore
+    from oms_shared.tokens import decode
 
     token = _token(client, signed(make_app_row())).get_json()["data"]["token"]
     oms = app.extensions["oms"]

@@ -50,7 +50,7 @@ def render(*, listen: str, upstreams: Mapping[str, Sequence[str]], run_dir: str,
     if missing:
         raise ValueError(f"no upstream for {sorted(missing)}")
     if access_log != "off":
-        access_log = f"{access_log} oms_json"
+        access_log = f"{access_log} oms_json buffer=64k flush=1s"
     return env.get_template("nginx.conf.j2").render(
         listen=listen, upstreams=upstreams, run_dir=run_dir, openapi_path=openapi_path,
         error_log=error_log, access_log=access_log, token_rate=token_rate,

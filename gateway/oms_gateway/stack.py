@@ -32,7 +32,7 @@ from oms_gateway.render import render
 from oms_gateway.topology import APP_MODULES, SERVICE_NAMES
 from oms_shared.settings import load_settings, raw_settings
 
-__all__ = ["Stack", "free_port", "main"]
+__all__ = ["Stack", "child_count", "free_port", "main"]
 
 FIRST_SERVICE_PORT = 36010
 PR_SET_PDEATHSIG = 1
@@ -42,6 +42,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def child_count(pid: int) -> int:
+    """How many processes ``pid`` has started (a gunicorn master's booted workers)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    count += 1
+    return count
 
 
 def _die_with_parent() -> None:
@@ -219,8 +231,21 @@ class Stack:
             return ":\n" + path.read_text(errors="replace")[-3000:]
         return ""
 
+    def _has_workers(self, pid: int) -> None:
+        if child_count(pid) < self.workers:
+            raise RuntimeError("workers still booting")
+
     def _ready(self, url: str) -> None:
         requests.get(url, timeout=1).raise_for_status()
+
+    def _write_env_file(self) -> None:
+        """``run/oms.env``: the settings of this run, for ``make apps`` (owner-only)."""
+        path = self.run_dir / "oms.env"
+        lines = [f"{k}={v}" for k, v in sorted(self.child_env.items())
+                 if k.startswith("OMS_") and k not in ("OMS_SERVICE", "OMS_BIND")]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
 
     def start(self, timeout: float = 60) -> Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -228,6 +253,7 @@ class Stack:
         try:
             if self.needs_private_redis:
                 self._start_redis()
+            self._write_env_file()
             self._prepare_databases()
             openapi = self._export_openapi()
             self._start_services()
@@ -235,6 +261,10 @@ class Stack:
                 for port in ports:
                     self._wait(lambda p=port: self._ready(f"http://127.0.0.1:{p}/readyz"),
                                f"{name} on {port}", timeout)
+            for child in self.children:  # every worker, not just the first, has booted
+                if child.name.split("-")[0] in self.ports:
+                    self._wait(lambda c=child: self._has_workers(c.process.pid),
+                               f"{child.name} workers", timeout)
             self._start_gateway(openapi)
             self._wait(lambda: self._ready(f"{self.url}/healthz"), "gateway", timeout)
         except BaseException:

@@ -9,7 +9,10 @@ api = Api("system", __name__)
 @api.post("/pms/system/setting/info", returns=SettingInfo)
 def setting_info(body: object) -> SettingInfo:
     """The running configuration, with every secret and password left out."""
-    return service.setting_info(settings=state().settings)
+    oms = state()
+    if "setting_info" not in oms.extra:  # settings do not change while the process runs
+        oms.extra["setting_info"] = service.setting_info(settings=oms.settings)
+    return oms.extra["setting_info"]
 
 
 @api.post("/pms/system/service/list", returns=ServiceList)

@@ -8,7 +8,8 @@ from typing import TypeVar
 from flask import Flask, current_app, g, request
 
 from oms_shared.errors import Unauthenticated
-from oms_shared.tokens import Claims, RevocationStore, decode
+from oms_shared.revocation import RevocationStore
+from oms_shared.tokens import Claims, decode
 
 __all__ = ["current_caller", "current_tenant", "init_app", "public"]
 
@@ -55,7 +56,8 @@ def _authenticate() -> None:
     state = current_app.extensions["oms"]
     claims = decode(token, secret=state.settings.jwt.secret.get_secret_value(),
                     issuer=state.settings.jwt.issuer)
-    RevocationStore(state.redis, state.settings.redis.prefix).check(claims)
+    RevocationStore(state.redis, state.settings.redis.prefix).check(
+        claims, state.extra.get("revocation_watcher"))
     g.oms_caller = claims
 
 

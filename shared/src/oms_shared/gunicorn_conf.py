@@ -3,7 +3,8 @@
 Environment: ``OMS_BIND`` (host:port), ``OMS_WORKERS``, ``OMS_THREADS`` and
 ``OMS_ADVERTISE_ADDRESS`` (the address peers and the registry know the
 instance by; defaults to the bind address, with the host name for 0.0.0.0).
-Each worker starts the registry heartbeat; the master marks the instance
+Each worker starts the registry heartbeat and the revocation watcher
+(:mod:`oms_shared.revocation`); the master marks the instance
 stopped when it exits, so the service list shows ``down`` at once.
 """
 
@@ -41,6 +42,7 @@ def on_starting(server) -> None:
 
 def post_worker_init(worker) -> None:
     from oms_shared.registry import Heartbeat, Registry
+    from oms_shared.revocation import GenerationWatcher, RevocationStore
 
     oms = getattr(worker.wsgi, "extensions", {}).get("oms")
     if oms is None:  # not an OMS service (the benchmark's bare app)
@@ -51,6 +53,9 @@ def post_worker_init(worker) -> None:
                      started_at=float(os.environ.get("OMS_STARTED_AT", time.time())))
     beat.start()
     oms.extra["heartbeat"] = beat
+    watcher = GenerationWatcher(RevocationStore(oms.redis, oms.settings.redis.prefix))
+    watcher.start()
+    oms.extra["revocation_watcher"] = watcher
 
 
 def on_exit(server) -> None:

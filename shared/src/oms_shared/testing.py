@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from flask import Flask
 from sqlalchemy.orm import sessionmaker
 
-from oms_shared.tokens import RevocationStore, issue
+from oms_shared.revocation import RevocationStore
+from oms_shared.tokens import issue
 
 __all__ = ["rolled_back", "token_for"]
 

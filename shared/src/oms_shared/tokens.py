@@ -1,24 +1,22 @@
-"""Access tokens: issuing, verifying and revoking them.
+"""Access tokens: issuing and verifying them.
 
 A token is an HS256 JWT carrying ``iss, sub (app_id), tenant, iat, exp, jti,
-gen``. ``gen`` is the app's token generation: disabling an app or rotating its
-secret bumps the generation in Redis, and every service compares the token's
-``gen`` with it on each request, so all live tokens of the app die at once on
-every instance. A single ``jti`` can be revoked too.
+gen``. ``gen`` is the app's token generation, which :mod:`oms_shared.revocation`
+compares with the live one on every request.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass
 
 import jwt
-import redis
 
 from oms_shared.errors import TokenInvalid
 
-__all__ = ["ALGORITHM", "Claims", "RevocationStore", "decode", "issue"]
+__all__ = ["ALGORITHM", "Claims", "decode", "issue"]
 
 ALGORITHM = "HS256"
 _REQUIRED = ["iss", "sub", "exp", "iat", "jti", "tenant", "gen"]
@@ -47,7 +45,19 @@ def issue(
 
 
 def decode(token: str, *, secret: str, issuer: str) -> Claims:
-    """Verify signature, algorithm, expiry and issuer; raise :class:`TokenInvalid`."""
+    """Verify signature, algorithm, expiry and issuer; raise :class:`TokenInvalid`.
+
+    A token verified before is taken from a small in-process cache (its expiry is
+    checked again on every use); a token that fails is never cached.
+    """
+    claims = _verified(token, secret, issuer)
+    if claims.exp <= time.time():
+        raise TokenInvalid("token expired")
+    return claims
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(token: str, secret: str, issuer: str) -> Claims:
     try:
         payload = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=issuer,
                              options={"require": _REQUIRED})
@@ -61,33 +71,3 @@ def decode(token: str, *, secret: str, issuer: str) -> Claims:
                       iat=int(payload["iat"]), exp=int(payload["exp"]))
     except (TypeError, ValueError):
         raise TokenInvalid() from None
-
-
-class RevocationStore:
-    """The Redis keys behind revocation, shared by the issuer and the verifiers."""
-
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self.client = client
-        self.prefix = prefix
-
-    def _gen_key(self, app_id: str) -> str:
-        return f"{self.prefix}:auth:gen:{app_id}"
-
-    def _jti_key(self, jti: str) -> str:
-        return f"{self.prefix}:auth:revoked:{jti}"
-
-    def publish_generation(self, app_id: str, generation: int, *,
-                           only_if_missing: bool = False) -> None:
-        """Make ``generation`` the live one; ``only_if_missing`` keeps one already there."""
-        self.client.set(self._gen_key(app_id), generation, nx=only_if_missing)
-
-    def revoke_jti(self, jti: str, until: int) -> None:
-        ttl = max(1, until - int(time.time()))
-        self.client.set(self._jti_key(jti), 1, ex=ttl)
-
-    def check(self, claims: Claims) -> None:
-        """Raise :class:`TokenInvalid` unless the token is still live."""
-        generation, revoked = self.client.mget(self._gen_key(claims.app_id),
-                                               self._jti_key(claims.jti))
-        if revoked is not None or generation is None or int(generation) != claims.gen:
-            raise TokenInvalid("token revoked")

@@ -1,0 +1,67 @@
+"""The committed configurations are what the code renders, and nginx accepts them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from oms_gateway import openapi_export
+from oms_gateway.render import ROUTES, compose_config, render
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def _nginx_accepts(conf: Path, prefix: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([NGINX, "-t", "-p", str(prefix), "-c", str(conf), "-e", "stderr"],
+                          capture_output=True, text=True, check=False)
+
+
+def test_compose_gateway_config_is_current():
+    committed = (ROOT / "gateway" / "compose.nginx.conf").read_text()
+    assert committed == compose_config(), "run: python -m oms_gateway.render --write " \
+        "gateway/compose.nginx.conf"
+
+
+def test_openapi_document_is_current(monkeypatch, tmp_path):
+    monkeypatch.setenv("OMS_JWT__SECRET", "d" * 40)
+    monkeypatch.setenv("OMS_DATA_DIR", str(tmp_path))
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert committed == openapi_export.export(), "run: make openapi"
+
+
+def test_rendered_gateway_config_is_valid_nginx(tmp_path):
+    services = sorted({name for _, name in ROUTES})
+    conf = tmp_path / "nginx.conf"
+    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / sub).mkdir()
+    conf.write_text(render(listen="127.0.0.1:1", run_dir=str(tmp_path),
+                           openapi_path=str(tmp_path / "openapi.json"),
+                           upstreams={name: ["127.0.0.1:2", "127.0.0.1:3"] for name in services}))
+    result = _nginx_accepts(conf, tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_missing_upstream_is_refused():
+    with pytest.raises(ValueError, match="product"):
+        render(listen="127.0.0.1:1", run_dir="/tmp", openapi_path="/tmp/x",
+               upstreams={"auth": ["127.0.0.1:2"]})
+
+
+@pytest.mark.parametrize("name", ["oms.conf", "compose.edge.conf"])
+def test_edge_configs_are_valid_nginx(tmp_path, name):
+    text = (ROOT / "nginx" / name).read_text()
+    text = text.replace("192.168.33.10", "127.0.0.1").replace("192.168.33.11", "127.0.0.2")
+    text = text.replace("gateway:36002", "127.0.0.1:36002")
+    text = text.replace("listen 80;", "listen 127.0.0.1:1;")
+    (tmp_path / "edge.conf").write_text(text)
+    main = tmp_path / "nginx.conf"
+    main.write_text(f"pid {tmp_path}/nginx.pid; events {{}} "
+                    f"http {{ client_body_temp_path {tmp_path}; proxy_temp_path {tmp_path}; "
+                    f"include {tmp_path}/edge.conf; }}")
+    result = _nginx_accepts(main, tmp_path)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,134 @@
+"""Revocation: an app's live token generation, shared through Redis.
+
+Disabling an app or rotating its secret bumps the app's generation: the issuer
+writes it to ``{prefix}:auth:gen:{app_id}`` and announces it on the channel
+``{prefix}:auth:revocations``. A token is live while its ``gen`` claim equals
+the app's generation.
+
+Verifiers ask Redis on every request, unless the process runs a
+:class:`GenerationWatcher` (every gunicorn worker does): it keeps a local copy
+of the generations it has seen, updated by the channel as soon as a change is
+announced, which saves a Redis round trip per request. While the watcher is not
+subscribed (starting, or Redis lost) its copy is dropped and verifiers ask Redis
+again, so a missed announcement can never keep a revoked token alive.
+Generations only grow, so the local copy keeps the largest it has seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+
+from oms_shared.errors import TokenInvalid
+from oms_shared.tokens import Claims
+
+__all__ = ["GenerationWatcher", "RevocationStore"]
+
+log = logging.getLogger("oms.revocation")
+
+
+class RevocationStore:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    @property
+    def channel(self) -> str:
+        return f"{self.prefix}:auth:revocations"
+
+    def _key(self, app_id: str) -> str:
+        return f"{self.prefix}:auth:gen:{app_id}"
+
+    def publish_generation(self, app_id: str, generation: int, *,
+                           only_if_missing: bool = False) -> None:
+        """Make ``generation`` the live one and announce it.
+
+        ``only_if_missing`` (what issuing a token does) restores a generation
+        that Redis lost and leaves one that is there alone.
+        """
+        if only_if_missing:
+            self.client.set(self._key(app_id), generation, nx=True)
+            return
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self._key(app_id), generation)
+        pipe.publish(self.channel, f"{app_id} {generation}")
+        pipe.execute()
+
+    def generation(self, app_id: str) -> int | None:
+        value = self.client.get(self._key(app_id))
+        return int(value) if value is not None else None
+
+    def check(self, claims: Claims, watcher: GenerationWatcher | None = None) -> None:
+        """Raise :class:`TokenInvalid` unless the token's generation is the live one."""
+        live = watcher.get(claims.app_id) if watcher is not None else None
+        if live is None:
+            live = self.generation(claims.app_id)
+            if live is not None and watcher is not None:
+                watcher.remember(claims.app_id, live)
+        if live is None or live != claims.gen:
+            raise TokenInvalid("token revoked")
+
+
+class GenerationWatcher(threading.Thread):
+    """A process-local copy of app generations, kept fresh by the Redis channel."""
+
+    def __init__(self, store: RevocationStore, *, retry_after: float = 1.0) -> None:
+        super().__init__(name="oms-revocation-watcher", daemon=True)
+        self.store = store
+        self.retry_after = retry_after
+        self._generations: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._halt = threading.Event()
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed.is_set()
+
+    def get(self, app_id: str) -> int | None:
+        if not self._subscribed.is_set():
+            return None
+        return self._generations.get(app_id)
+
+    def remember(self, app_id: str, generation: int) -> None:
+        with self._lock:
+            if self._subscribed.is_set() and generation > self._generations.get(app_id, 0):
+                self._generations[app_id] = generation
+
+    def _forget_all(self) -> None:
+        with self._lock:
+            self._subscribed.clear()
+            self._generations.clear()
+
+    def _apply(self, data: str) -> None:
+        app_id, _, generation = data.rpartition(" ")
+        if app_id and generation.isdigit():
+            with self._lock:
+                if int(generation) > self._generations.get(app_id, 0):
+                    self._generations[app_id] = int(generation)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            pubsub = self.store.client.pubsub()
+            try:
+                pubsub.subscribe(self.store.channel)
+                while not self._halt.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        self._subscribed.set()  # Redis confirmed: announcements reach us now
+                    elif message["type"] == "message":
+                        self._apply(message["data"])
+            except (redis.RedisError, OSError) as exc:
+                log.warning("revocation channel lost (%s); asking Redis per request",
+                            type(exc).__name__)
+            finally:
+                self._forget_all()
+                pubsub.close()
+            self._halt.wait(self.retry_after)
+
+    def stop(self) -> None:
+        self._halt.set()
