@@ -97,7 +97,7 @@ def start_platform(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str
             env={"OMS_REDIS__URL": REDIS_URL,
                  "OMS_REDIS__PREFIX": f"{redis_prefix}-{len(started)}",
                  "OMS_HEARTBEAT_INTERVAL": "0.5", "OMS_DOWN_AFTER": "3",
-                 "OMS_LOG_LEVEL": "WARNING", **env},
+                 "OMS_LOG_LEVEL": "INFO", **env},
             workers=1, threads=4, log_to_files=True)
         started.append(stack)
         stack.start()

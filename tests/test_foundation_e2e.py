@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -157,10 +158,19 @@ def test_a_request_id_is_made_when_none_is_sent(platform, caller):
     assert response.json()["request_id"] == response.headers["X-Request-ID"]
 
 
-def test_the_request_id_reaches_the_service_logs(platform, caller):
-    caller.post("/pms/system/nothing", headers={"X-Request-ID": "trace-me-123"})
-    log = (platform.stack.log_dir / "gateway-access.log").read_text()
-    assert "trace-me-123" in log
+def test_the_request_id_reaches_the_gateway_and_service_logs(platform, caller):
+    caller.post("/pms/system/setting/info", headers={"X-Request-ID": "trace-me-123"})
+    port = platform.stack.ports["system"][0]
+    service_log = platform.stack.log_dir / f"system-{port}.log"
+    gateway_log = platform.stack.log_dir / "gateway-access.log"
+    deadline = time.monotonic() + 5  # the gateway flushes its access log every second
+    while time.monotonic() < deadline and "trace-me-123" not in gateway_log.read_text():
+        time.sleep(0.2)
+    assert "trace-me-123" in gateway_log.read_text()
+    lines = [json.loads(line) for line in service_log.read_text().splitlines()
+             if "trace-me-123" in line]
+    assert lines and lines[0]["request_id"] == "trace-me-123"
+    assert lines[0]["path"] == "/pms/system/setting/info"
 
 
 def test_bodies_over_one_mib_are_41300(platform, caller):
@@ -179,3 +189,13 @@ def test_openapi_document_is_served_and_covers_the_routes(platform):
     token_op = document["paths"]["/oms/auth/token"]["post"]
     assert token_op["security"] == []
     assert "sign" in token_op["requestBody"]["content"]["application/json"]["schema"]["properties"]
+
+
+def test_logs_hold_no_secrets(platform, caller):
+    caller.post("/pms/system/setting/info")
+    secrets = [platform.stack.child_env["OMS_JWT__SECRET"],
+               platform.stack.credentials["app_secret"], caller.token]
+    for log in platform.stack.log_dir.iterdir():
+        text = log.read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in text, log.name
