@@ -94,7 +94,8 @@ def test_limits_bound_a_model():
 
 MODEL = thing_model.parse({
     "properties": [
-        {"identifier": "temperature", "dataType": {"type": "float", "specs": {"min": -40, "max": 120}}},
+        {"identifier": "temperature",
+         "dataType": {"type": "float", "specs": {"min": -40, "max": 120}}},
         {"identifier": "count", "dataType": {"type": "int", "specs": {"min": 0, "max": 10}}},
         {"identifier": "on", "dataType": {"type": "bool"}},
         {"identifier": "mode", "dataType": {"type": "enum", "specs": {"0": "off", "1": "heat"}}},
