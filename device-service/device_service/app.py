@@ -5,11 +5,15 @@ from typing import Any
 
 from flask import Flask
 
+from device_service.db import db
+from device_service.models import DeviceBase
+from device_service.views import api
 from oms_shared import OMS
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """The device service; its endpoints are not built yet, so it answers 404/40400."""
     app = Flask(__name__)
     OMS().init_app(app, service="device", config=config)
+    db.init_app(app, DeviceBase.metadata)
+    app.register_blueprint(api.blueprint)
     return app

@@ -7,7 +7,8 @@ roll back (see ``oms_shared.testing``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -19,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from oms_shared.errors import NotFound
 
-__all__ = ["Base", "Database", "get_or_404", "make_engine"]
+__all__ = ["Base", "Database", "get_or_404", "int_id", "make_engine", "on_commit"]
 
 T = TypeVar("T")
 
@@ -128,6 +129,36 @@ class Database:
         """A session outside a request (CLI, background jobs), committed on success."""
         with self._state().sessionmaker() as session, session.begin():
             yield session
+
+
+def on_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's transaction has committed (never on rollback).
+
+    For what must follow the data, not precede it: publishing a cache entry.
+    """
+    session.info.setdefault("oms_after_commit", []).append(action)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for action in session.info.pop("oms_after_commit", []):
+        try:
+            action()
+        except Exception:  # the data is committed; a failed follow-up must not undo it
+            logging.getLogger("oms.database").exception("after-commit action failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop("oms_after_commit", None)
+
+
+def int_id(value: object) -> int | None:
+    """A path id as an integer key, or None when it cannot name a row (behaves as missing)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    return int(text) if text.isdigit() and len(text) <= 18 else None
 
 
 def get_or_404(session: Session, model: type[T], ident: object, *, tenant: str | None = None,

@@ -45,6 +45,8 @@ def build_spec(apps: Iterable[Flask], *, version: str) -> dict[str, Any]:
     codes = sorted({(c.status, c.code, c.default_message) for c in _all_subclasses(OMSError)})
     for app in apps:
         for spec in endpoint_specs(app):
+            if spec.rule.startswith("/internal/"):
+                continue  # service-to-service only; the gateway does not route it
             path = _PARAM.sub(r"{\1}", spec.rule)
             body = _schema(spec.body, components)
             data = _schema(spec.returns, components) if spec.returns is not None else {}

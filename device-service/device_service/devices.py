@@ -1,0 +1,95 @@
+"""Queries over devices, within one tenant. Functions flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from device_service.models import Device
+from device_service.schemas import DeviceList, DeviceUpdate
+from oms_shared.errors import NotFound
+from oms_shared.filters import contains
+from oms_shared.pagination import PageQuery, paginate
+
+IN_STOCK = ("inactive", "online", "offline", "disabled")
+
+
+def get(*, session: Session, tenant: str, device_id: str) -> Device | None:
+    if len(device_id) > 36:
+        return None
+    device = session.get(Device, device_id)
+    return device if device is not None and device.tenant == tenant else None
+
+
+def get_or_raise(*, session: Session, tenant: str, device_id: str) -> Device:
+    device = get(session=session, tenant=tenant, device_id=device_id)
+    if device is None:
+        raise NotFound("device", device_id)
+    return device
+
+
+def get_all(*, session: Session, tenant: str, query: DeviceList) -> tuple[list[Device], int]:
+    """Devices in stock (a pending batch's devices are not listed)."""
+    stmt = select(Device).where(Device.tenant == tenant)
+    stmt = stmt.where(Device.status == query.status) if query.status else stmt.where(
+        Device.status.in_(IN_STOCK))
+    if query.product_id is not None:
+        stmt = stmt.where(Device.product_id == query.product_id)
+    if query.name:
+        stmt = stmt.where(contains(Device.name, query.name))
+    if query.device_name:
+        stmt = stmt.where(Device.device_name == query.device_name)
+    if query.batch_no:
+        stmt = stmt.where(Device.batch_no == query.batch_no)
+    return paginate(session, stmt.order_by(Device.created_at.desc(), Device.batch_id.desc(),
+                                           Device.seq), query)
+
+
+def get_batch_page(*, session: Session, batch_id: int,
+                   query: PageQuery) -> tuple[list[Device], int]:
+    stmt = select(Device).where(Device.batch_id == batch_id).order_by(Device.seq)
+    return paginate(session, stmt, query)
+
+
+def get_batch_chunk(*, session: Session, batch_id: int, after_seq: int,
+                    size: int) -> list[tuple[str, str, str, str, str, int]]:
+    """One keyset chunk of a batch for the CSV: cheap at any depth."""
+    stmt = (select(Device.id, Device.product_key, Device.device_name, Device.device_secret,
+                   Device.batch_no, Device.seq)
+            .where(Device.batch_id == batch_id, Device.seq > after_seq)
+            .order_by(Device.seq).limit(size))
+    return [tuple(row) for row in session.execute(stmt)]
+
+
+def count_by_product(*, session: Session, tenant: str,
+                     product_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(product_ids)
+    stmt = (select(Device.product_id, func.count()).where(Device.tenant == tenant,
+                                                        Device.product_id.in_(ids))
+            .group_by(Device.product_id))
+    counts = {product_id: 0 for product_id in ids}
+    counts.update({product_id: count for product_id, count in session.execute(stmt)})
+    return counts
+
+
+def ids_in_batch(*, session: Session, batch_id: int) -> list[str]:
+    return list(session.scalars(select(Device.id).where(Device.batch_id == batch_id)))
+
+
+def update(*, session: Session, device: Device, data: DeviceUpdate) -> Device:
+    for key, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
+        setattr(device, key, value)
+    session.flush()
+    return device
+
+
+def delete(*, session: Session, device: Device) -> None:
+    session.delete(device)
+    session.flush()
+
+
+def delete_batch_devices(*, session: Session, batch_id: int) -> None:
+    session.execute(sql_delete(Device).where(Device.batch_id == batch_id))

@@ -1,0 +1,134 @@
+from flask import Response
+
+from device_service import batches, devices, production, stock
+from device_service.db import db
+from device_service.schemas import (
+    BatchList,
+    BatchRead,
+    BatchSubmit,
+    BatchUpdate,
+    Counts,
+    DeviceCounts,
+    DeviceDetail,
+    DeviceList,
+    DeviceRead,
+    DeviceUpdate,
+)
+from oms_shared import Api, Empty, Page, PageQuery, current_tenant, state
+
+api = Api("device", __name__)
+
+
+def _page(rows: list, total: int, query: PageQuery) -> dict:
+    return {"list": rows, "total": total, "page": query.page, "page_size": query.page_size}
+
+
+# ---- production batches ------------------------------------------------------------------
+
+
+@api.post("/oms/produce/list", body=BatchList, returns=Page[BatchRead])
+def produce_list(body: BatchList) -> dict:
+    """List production batches; ``name`` matches a substring."""
+    rows, total = batches.get_all(session=db.session, tenant=current_tenant(), query=body)
+    return _page(rows, total, body)
+
+
+@api.post("/oms/produce/detail/<batch_id>", returns=BatchRead)
+def produce_detail(body: Empty, batch_id: str) -> object:
+    """A production batch."""
+    return batches.get_or_raise(session=db.session, tenant=current_tenant(), batch_id=batch_id)
+
+
+@api.post("/oms/produce/update/<batch_id>", body=BatchUpdate, returns=BatchRead)
+def produce_update(body: BatchUpdate, batch_id: str) -> object:
+    """Change a batch's name or remark."""
+    batch = batches.get_or_raise(session=db.session, tenant=current_tenant(), batch_id=batch_id)
+    return batches.update(session=db.session, batch=batch, data=body)
+
+
+@api.post("/oms/produce/remove/<batch_id>")
+def produce_remove(body: Empty, batch_id: str) -> None:
+    """Remove a pending batch and its devices (a confirmed batch: 40901)."""
+    production.remove(session=db.session, oms=state(), tenant=current_tenant(),
+                      batch_id=batch_id)
+
+
+@api.post("/oms/produce/submit", body=BatchSubmit, returns=BatchRead)
+def produce_submit(body: BatchSubmit) -> object:
+    """Produce a batch of ``amount`` devices (1..100000) of an enabled product."""
+    return production.submit(session=db.session, oms=state(), tenant=current_tenant(),
+                             data=body)
+
+
+@api.post("/oms/produce/confirm/<batch_id>", returns=BatchRead)
+def produce_confirm(body: Empty, batch_id: str) -> object:
+    """Put a pending batch formally into stock (twice: 40901)."""
+    return production.confirm(session=db.session, tenant=current_tenant(), batch_id=batch_id)
+
+
+@api.post("/oms/produce/device/<batch_id>", body=PageQuery, returns=Page[DeviceRead])
+def produce_devices(body: PageQuery, batch_id: str) -> dict:
+    """A batch's devices, in production order (no secrets: download them)."""
+    batch = batches.get_or_raise(session=db.session, tenant=current_tenant(), batch_id=batch_id)
+    rows, total = devices.get_batch_page(session=db.session, batch_id=batch.id, query=body)
+    return _page(rows, total, body)
+
+
+@api.post("/oms/produce/download/<batch_id>")
+def produce_download(body: Empty, batch_id: str) -> Response:
+    """The batch's credentials as CSV (text/csv, streamed):
+    ``device_id,product_key,device_name,device_secret,batch_no``."""
+    batch = batches.get_or_raise(session=db.session, tenant=current_tenant(), batch_id=batch_id)
+    lines = production.csv_lines(sessionmaker=db.sessionmaker, batch_id=batch.id)
+    return Response(lines, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="batch-{batch.batch_no}.csv"'})
+
+
+# ---- devices in stock --------------------------------------------------------------------
+
+
+@api.post("/oms/device/list", body=DeviceList, returns=Page[DeviceRead])
+def device_list(body: DeviceList) -> dict:
+    """Devices in stock; ``name`` matches a substring."""
+    rows, total = devices.get_all(session=db.session, tenant=current_tenant(), query=body)
+    return _page(rows, total, body)
+
+
+@api.post("/oms/device/update/<device_id>", body=DeviceUpdate, returns=DeviceRead)
+def device_update(body: DeviceUpdate, device_id: str) -> object:
+    """Change a device's name or remark."""
+    device = devices.get_or_raise(session=db.session, tenant=current_tenant(),
+                                  device_id=device_id)
+    return devices.update(session=db.session, device=device, data=body)
+
+
+@api.post("/oms/device/detail/<device_id>", returns=DeviceDetail)
+def device_detail(body: Empty, device_id: str) -> object:
+    """A device with its secret and its latest reported properties."""
+    return devices.get_or_raise(session=db.session, tenant=current_tenant(),
+                                device_id=device_id)
+
+
+@api.post("/oms/device/remove/<device_id>")
+def device_remove(body: Empty, device_id: str) -> None:
+    """Remove a device in stock."""
+    stock.remove(session=db.session, oms=state(), tenant=current_tenant(), device_id=device_id)
+
+
+@api.post("/oms/device/disable/<device_id>", returns=DeviceRead)
+def device_disable(body: Empty, device_id: str) -> object:
+    """Disable a device: it can no longer connect."""
+    return stock.disable(session=db.session, tenant=current_tenant(), device_id=device_id)
+
+
+@api.post("/oms/device/enable/<device_id>", returns=DeviceRead)
+def device_enable(body: Empty, device_id: str) -> object:
+    """Enable a disabled device again."""
+    return stock.enable(session=db.session, tenant=current_tenant(), device_id=device_id)
+
+
+@api.post("/internal/device/counts", body=DeviceCounts, returns=Counts)
+def device_counts(body: DeviceCounts) -> dict:
+    """Internal (not routed by the gateway): devices per product, for the product service."""
+    return {"counts": devices.count_by_product(session=db.session, tenant=current_tenant(),
+                                               product_ids=body.product_ids)}

@@ -1,0 +1,78 @@
+"""Product workflows that reach beyond the product table: device counts from the
+device service, and the snapshot other services read (``oms_shared.catalog``)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from oms_shared import OMSState
+from oms_shared.catalog import ProductCatalog, ProductSnapshot
+from oms_shared.database import on_commit
+from oms_shared.errors import InvalidState
+from product_service import service
+from product_service.models import Product
+from product_service.schemas import ProductCreate, ProductList, ProductUpdate
+
+
+def snapshot(product: Product) -> ProductSnapshot:
+    return ProductSnapshot(id=product.id, tenant=product.tenant, name=product.name,
+                           product_key=product.product_key, status=product.status,
+                           thing_model=product.thing_model)
+
+
+def _publish(session: Session, oms: OMSState, product: Product) -> None:
+    catalog = ProductCatalog(oms.redis, oms.settings.redis.prefix)
+    entry = snapshot(product)
+    on_commit(session, lambda: catalog.put(entry))
+
+
+def device_counts(oms: OMSState, product_ids: list[int]) -> dict[int, int]:
+    """How many devices each product has, from the device service (one call)."""
+    if not product_ids:
+        return {}
+    data = oms.client.post("device", "/internal/device/counts",
+                           {"product_ids": product_ids}, idempotent=True)
+    return {int(k): int(v) for k, v in data["counts"].items()}
+
+
+def _with_counts(oms: OMSState, products: list[Product]) -> list[Product]:
+    counts = device_counts(oms, [p.id for p in products])
+    for product in products:
+        product.device_count = counts.get(product.id, 0)
+    return products
+
+
+def get_all(*, session: Session, oms: OMSState, tenant: str, query: ProductList) -> dict:
+    rows, total = service.get_all(session=session, tenant=tenant, query=query)
+    return {"list": _with_counts(oms, rows), "total": total, "page": query.page,
+            "page_size": query.page_size}
+
+
+def get(*, session: Session, oms: OMSState, tenant: str, product_id: str) -> Product:
+    product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
+    return _with_counts(oms, [product])[0]
+
+
+def create(*, session: Session, oms: OMSState, tenant: str, data: ProductCreate) -> Product:
+    product = service.create(session=session, tenant=tenant, data=data)
+    _publish(session, oms, product)
+    product.device_count = 0
+    return product
+
+
+def update(*, session: Session, oms: OMSState, tenant: str, product_id: str,
+           data: ProductUpdate) -> Product:
+    product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
+    service.update(session=session, product=product, data=data)
+    _publish(session, oms, product)
+    return _with_counts(oms, [product])[0]
+
+
+def remove(*, session: Session, oms: OMSState, tenant: str, product_id: str) -> None:
+    product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
+    count = device_counts(oms, [product.id]).get(product.id, 0)
+    if count:
+        raise InvalidState(f"product {product.id} still has {count} devices; remove them first")
+    service.delete(session=session, product=product)
+    catalog = ProductCatalog(oms.redis, oms.settings.redis.prefix)
+    on_commit(session, lambda: catalog.forget(product.id))

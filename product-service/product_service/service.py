@@ -1,0 +1,96 @@
+"""Queries over products, always within one tenant. Functions flush, never commit."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from oms_shared.database import int_id
+from oms_shared.errors import Conflict, NotFound
+from oms_shared.filters import contains
+from oms_shared.pagination import paginate
+from product_service.models import Product
+from product_service.schemas import ProductCreate, ProductList, ProductUpdate
+
+
+def get(*, session: Session, tenant: str, product_id: int | str) -> Product | None:
+    ident = int_id(product_id)
+    product = session.get(Product, ident) if ident is not None else None
+    return product if product is not None and product.tenant == tenant else None
+
+
+def get_or_raise(*, session: Session, tenant: str, product_id: int | str) -> Product:
+    product = get(session=session, tenant=tenant, product_id=product_id)
+    if product is None:
+        raise NotFound("product", product_id)
+    return product
+
+
+def get_all(*, session: Session, tenant: str, query: ProductList) -> tuple[list[Product], int]:
+    stmt = select(Product).where(Product.tenant == tenant)
+    if query.name:
+        stmt = stmt.where(contains(Product.name, query.name))
+    if query.code:
+        stmt = stmt.where(Product.code == query.code)
+    if query.status:
+        stmt = stmt.where(Product.status == query.status)
+    return paginate(session, stmt.order_by(Product.id.desc()), query)
+
+
+def _check_unique(session: Session, *, tenant: str, code: str | None, product_key: str | None,
+                  exclude: int | None = None) -> None:
+    if code is not None:
+        stmt = select(Product.id).where(Product.tenant == tenant, Product.code == code)
+        if session.scalar(stmt.where(Product.id != exclude) if exclude else stmt) is not None:
+            raise Conflict("code", f"a product with code {code!r} already exists")
+    if product_key is not None:
+        stmt = select(Product.id).where(Product.product_key == product_key)
+        if session.scalar(stmt) is not None:
+            raise Conflict("product_key", "this product_key is taken")
+
+
+def _flush(session: Session, product: Product) -> None:
+    """Flush in a savepoint; a unique race lost to another request is a 409 too."""
+    try:
+        with session.begin_nested():
+            session.add(product)
+            session.flush()
+    except IntegrityError as exc:
+        field = "product_key" if "product_key" in str(exc.orig) else "code"
+        raise Conflict(field) from None
+
+
+def create(*, session: Session, tenant: str, data: ProductCreate) -> Product:
+    _check_unique(session, tenant=tenant, code=data.code, product_key=data.product_key)
+    product = Product(
+        tenant=tenant, name=data.name, code=data.code, status=data.status,
+        thing_model=data.thing_model,
+        product_key=data.product_key or secrets.token_hex(16),
+        product_secret=data.product_secret or secrets.token_hex(16),
+    )
+    _flush(session, product)
+    return product
+
+
+def update(*, session: Session, product: Product, data: ProductUpdate) -> Product:
+    changes = data.model_dump(exclude_unset=True, exclude={"product_key"})
+    if changes.get("thing_model") is None:
+        changes.pop("thing_model", None)
+    for key in ("name", "code", "status", "product_secret"):
+        if key in changes and changes[key] is None:
+            changes.pop(key)
+    if "code" in changes and changes["code"] != product.code:
+        _check_unique(session, tenant=product.tenant, code=changes["code"], product_key=None,
+                      exclude=product.id)
+    for key, value in changes.items():
+        setattr(product, key, value)
+    _flush(session, product)
+    return product
+
+
+def delete(*, session: Session, product: Product) -> None:
+    session.delete(product)
+    session.flush()

@@ -1,0 +1,89 @@
+"""Products as other services see them: a snapshot cache in Redis.
+
+The product service owns products; the device service needs a product (its key,
+status and thing model) on every command. It asks :func:`fetch_product`, which
+reads the snapshot from Redis and, on a miss, asks the product service's internal
+endpoint and keeps the answer.
+
+Correct across instances: the product service writes the new snapshot after each
+commit (an authoritative ``SET``) and a tombstone on removal; a reader that
+fetched over HTTP only fills an empty slot (``SET NX``), so an answer it got
+before a change cannot overwrite the change. Every entry expires
+(``TTL_SECONDS``), which bounds staleness if a write to Redis ever fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import redis
+from pydantic import BaseModel
+
+from oms_shared.client import ServiceClient
+from oms_shared.errors import NotFound
+
+__all__ = ["ProductCatalog", "ProductSnapshot", "fetch_product"]
+
+log = logging.getLogger("oms.catalog")
+TTL_SECONDS = 300
+_GONE = "gone"
+
+
+class ProductSnapshot(BaseModel):
+    id: int
+    tenant: str
+    name: str
+    product_key: str
+    status: str
+    thing_model: dict[str, Any]
+
+    @property
+    def enabled(self) -> bool:
+        return self.status == "enable"
+
+
+class ProductCatalog:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def _key(self, product_id: int) -> str:
+        return f"{self.prefix}:catalog:product:{product_id}"
+
+    def put(self, snapshot: ProductSnapshot) -> None:
+        """The owner's write after a commit: replaces whatever is there."""
+        self.client.set(self._key(snapshot.id), snapshot.model_dump_json(), ex=TTL_SECONDS)
+
+    def put_if_absent(self, snapshot: ProductSnapshot) -> None:
+        self.client.set(self._key(snapshot.id), snapshot.model_dump_json(), ex=TTL_SECONDS,
+                        nx=True)
+
+    def forget(self, product_id: int) -> None:
+        """The owner's write after a removal: a tombstone, so no stale fill comes back."""
+        self.client.set(self._key(product_id), _GONE, ex=TTL_SECONDS)
+
+    def get(self, product_id: int) -> ProductSnapshot | str | None:
+        raw = self.client.get(self._key(product_id))
+        if raw is None or raw == _GONE:
+            return raw
+        return ProductSnapshot.model_validate(json.loads(raw))
+
+
+def fetch_product(*, catalog: ProductCatalog, client: ServiceClient, product_id: int,
+                  tenant: str) -> ProductSnapshot:
+    """The caller's product, from the cache or the product service; else NotFound."""
+    cached = catalog.get(product_id)
+    if cached == _GONE:
+        raise NotFound("product", product_id)
+    if isinstance(cached, ProductSnapshot):
+        if cached.tenant != tenant:
+            raise NotFound("product", product_id)
+        return cached
+    data = client.post("product", f"/internal/product/snapshot/{product_id}", idempotent=True)
+    snapshot = ProductSnapshot.model_validate(data)
+    if snapshot.tenant != tenant:  # the peer scopes by the forwarded token; belt and braces
+        raise NotFound("product", product_id)
+    catalog.put_if_absent(snapshot)
+    return snapshot
