@@ -22,7 +22,7 @@ def _model(value: Any) -> dict[str, Any]:
 class ProductCreate(Schema):
     name: Name
     code: Code
-    thing_model: Any = None
+    thing_model: Any = Field(None, validate_default=True)
     product_key: ProductKey | None = None
     product_secret: ProductSecret | None = None
     status: Status = "enable"

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from device_service.app import create_app
+from device_service.db import db
+from oms_shared.catalog import ProductCatalog, ProductSnapshot
+from oms_shared.testing import rolled_back
+
+
+@pytest.fixture
+def app(base_config: dict[str, Any], database_url: str) -> Flask:
+    app = create_app({**base_config, "device": {"database_url": database_url}})
+    app.extensions["oms_db"].create_all()
+    with rolled_back(app):
+        yield app
+    app.extensions["oms_db"].engine.dispose()
+
+
+@pytest.fixture
+def ctx(app: Flask):
+    with app.test_request_context():
+        yield app
+
+
+@pytest.fixture
+def session(ctx: Flask):
+    session = db.sessionmaker()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def oms(ctx: Flask):
+    return ctx.extensions["oms"]
+
+
+@pytest.fixture
+def product(oms) -> ProductSnapshot:
+    """A product as the product service publishes it (no product service needed)."""
+
+    def make(product_id: int = 10000, tenant: str = "t1", status: str = "enable"):
+        snapshot = ProductSnapshot(id=product_id, tenant=tenant, name="门铃",
+                                   product_key=f"pk{product_id}", status=status,
+                                   thing_model={"properties": [], "events": [],
+                                                "services": []})
+        ProductCatalog(oms.redis, oms.settings.redis.prefix).put(snapshot)
+        return snapshot
+
+    return make

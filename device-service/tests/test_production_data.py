@@ -1,0 +1,167 @@
+"""Producing, confirming and removing batches on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+
+from device_service import devices, production, stock
+from device_service.lifecycle import STREAM, devices_removed
+from device_service.schemas import BatchSubmit, DeviceList
+from oms_shared.errors import Conflict, InvalidState, NotFound
+
+
+def _submit(session, oms, tenant="t1", batch_no="B1", amount=5, product_id=10000):
+    return production.submit(session=session, oms=oms, tenant=tenant, data=BatchSubmit(
+        name="第 2 次生产", amount=amount, product_id=product_id, batch_no=batch_no,
+        remark="对接坪山某公司 01"))
+
+
+def _csv(session_factory, batch_id):
+    return "".join(production.csv_lines(sessionmaker=session_factory, batch_id=batch_id))
+
+
+def test_submit_creates_the_batch_and_its_devices(session, oms, product):
+    product()
+    batch = _submit(session, oms, amount=50)
+    rows, total = devices.get_batch_page(session=session, batch_id=batch.id,
+                                         query=DeviceList(page_size=500))
+    assert total == 50
+    assert {d.status for d in rows} == {"produced"}
+    assert len({d.device_name for d in rows}) == 50
+    assert all(re.fullmatch(r"[0-9a-f]{32}", d.device_secret) for d in rows)
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", d.id) for d in rows)
+    assert [d.seq for d in rows] == list(range(1, 51))
+    assert batch.status == "pending" and batch.product_key == "pk10000"
+
+
+def test_submit_refuses_a_duplicate_batch_no(session, oms, product):
+    product()
+    _submit(session, oms)
+    with pytest.raises(Conflict) as caught:
+        _submit(session, oms)
+    assert caught.value.data == {"field": "batch_no"}
+
+
+def test_submit_checks_the_product(session, oms, product):
+    product(10001, status="disable")
+    product(10002, tenant="t2")
+    with pytest.raises(InvalidState):
+        _submit(session, oms, product_id=10001)
+    with pytest.raises(NotFound):
+        _submit(session, oms, product_id=10002)
+
+
+def test_confirm_puts_devices_in_stock_once(session, oms, product, ctx):
+    product()
+    pending = _submit(session, oms, batch_no="P", amount=2)
+    confirmed = _submit(session, oms, batch_no="C", amount=3)
+    production.confirm(session=session, tenant="t1", batch_id=str(confirmed.id))
+    rows, total = devices.get_all(session=session, tenant="t1", query=DeviceList())
+    assert total == 3
+    assert {d.batch_id for d in rows} == {confirmed.id}
+    assert {d.status for d in rows} == {"inactive"}
+    assert confirmed.confirmed_at is not None
+    with pytest.raises(InvalidState):
+        production.confirm(session=session, tenant="t1", batch_id=str(confirmed.id))
+    with pytest.raises(NotFound):
+        production.confirm(session=session, tenant="t2", batch_id=str(pending.id))
+
+
+def test_remove_a_pending_batch_announces_its_devices(session, oms, product, redis_client):
+    product()
+    batch = _submit(session, oms, amount=3)
+    ids = set(devices.ids_in_batch(session=session, batch_id=batch.id))
+    heard = []
+    devices_removed.connect(lambda sender, **kw: heard.append(kw), weak=False)
+    stream = f"{oms.settings.redis.prefix}:{STREAM}"
+    before = redis_client.xlen(stream)
+    production.remove(session=session, oms=oms, tenant="t1", batch_id=str(batch.id))
+    assert heard == []  # nothing before the commit
+    session.commit()
+    assert heard[-1]["device_ids"] and set(heard[-1]["device_ids"]) == ids
+    entry = redis_client.xrevrange(stream, count=1)[0][1]
+    assert redis_client.xlen(stream) == before + 1
+    assert set(json.loads(entry["device_ids"])) == ids and entry["tenant"] == "t1"
+    assert devices.ids_in_batch(session=session, batch_id=batch.id) == []
+
+
+def test_a_confirmed_batch_cannot_be_removed(session, oms, product):
+    product()
+    batch = _submit(session, oms)
+    production.confirm(session=session, tenant="t1", batch_id=str(batch.id))
+    with pytest.raises(InvalidState):
+        production.remove(session=session, oms=oms, tenant="t1", batch_id=str(batch.id))
+
+
+def test_csv_has_a_header_and_every_device(session, oms, product, ctx):
+    from device_service.db import db
+
+    product()
+    batch = _submit(session, oms, amount=12)
+    session.commit()
+    original = production.CSV_CHUNK
+    production.CSV_CHUNK = 5  # several chunks
+    try:
+        text = _csv(db.sessionmaker, batch.id)
+    finally:
+        production.CSV_CHUNK = original
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["device_id", "product_key", "device_name", "device_secret", "batch_no"]
+    assert len(rows) == 13
+    assert len({r[2] for r in rows[1:]}) == 12
+    assert all(r[1] == "pk10000" and r[4] == "B1" for r in rows[1:])
+
+
+def test_device_list_filters(session, oms, product):
+    product()
+    product(10001)
+    first = _submit(session, oms, batch_no="A", amount=2)
+    second = _submit(session, oms, batch_no="B", amount=2, product_id=10001)
+    for batch in (first, second):
+        production.confirm(session=session, tenant="t1", batch_id=str(batch.id))
+    some = devices.get_all(session=session, tenant="t1", query=DeviceList())[0][0]
+    stock.disable(session=session, tenant="t1", device_id=some.id)
+
+    def total(**query):
+        return devices.get_all(session=session, tenant="t1", query=DeviceList(**query))[1]
+
+    assert total() == 4
+    assert total(product_id=10001) == 2
+    assert total(batch_no="A") == 2
+    assert total(status="disabled") == 1
+    assert total(device_name=some.device_name) == 1
+    assert total(name=some.name[:6]) >= 1
+    assert devices.get_all(session=session, tenant="t2", query=DeviceList())[1] == 0
+
+
+def test_disable_enable_and_remove(session, oms, product):
+    product()
+    batch = _submit(session, oms, amount=1)
+    [device] = devices.get_batch_page(session=session, batch_id=batch.id,
+                                      query=DeviceList())[0]
+    with pytest.raises(InvalidState):  # not in stock yet
+        stock.disable(session=session, tenant="t1", device_id=device.id)
+    with pytest.raises(InvalidState):
+        stock.remove(session=session, oms=oms, tenant="t1", device_id=device.id)
+    production.confirm(session=session, tenant="t1", batch_id=str(batch.id))
+    session.refresh(device)
+    assert stock.disable(session=session, tenant="t1", device_id=device.id).status == "disabled"
+    assert stock.enable(session=session, tenant="t1", device_id=device.id).status == "inactive"
+    with pytest.raises(NotFound):
+        stock.remove(session=session, oms=oms, tenant="t2", device_id=device.id)
+    stock.remove(session=session, oms=oms, tenant="t1", device_id=device.id)
+    assert devices.get(session=session, tenant="t1", device_id=device.id) is None
+
+
+def test_counts_by_product(session, oms, product):
+    product()
+    _submit(session, oms, amount=3)
+    assert devices.count_by_product(session=session, tenant="t1",
+                                    product_ids=[10000, 10001]) == {10000: 3, 10001: 0}
+    assert devices.count_by_product(session=session, tenant="t2",
+                                    product_ids=[10000]) == {10000: 0}

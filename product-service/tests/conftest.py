@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from oms_shared.testing import rolled_back
+from product_service.app import create_app
+from product_service.db import db
+
+
+@pytest.fixture
+def app(base_config: dict[str, Any], database_url: str) -> Flask:
+    app = create_app({**base_config, "product": {"database_url": database_url}})
+    app.extensions["oms_db"].create_all()
+    with rolled_back(app):
+        yield app
+    app.extensions["oms_db"].engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask):
+    """A session in the test's rolled-back transaction."""
+    with app.app_context():
+        session = db.sessionmaker()
+        yield session
+        session.close()
