@@ -82,7 +82,7 @@ class Platform:
         return Caller(self.url, creds["app_id"], creds["app_secret"]).sign_in()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def start_platform(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str
                    ) -> Iterator[Callable[..., Platform]]:
     started: list[Stack] = []
@@ -108,9 +108,15 @@ def start_platform(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str
         stack.stop()
 
 
-@pytest.fixture(scope="module")
-def platform(start_platform: Callable[..., Platform]) -> Platform:
+@pytest.fixture(scope="session")
+def shared_platform(start_platform: Callable[..., Platform]) -> Platform:
+    """One platform for the end-to-end modules that do not break it."""
     return start_platform()
+
+
+@pytest.fixture(scope="module")
+def platform(shared_platform: Platform) -> Platform:
+    return shared_platform
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Products through the real gateway: the seed's examples (§3.1–3.5) and every error."""
+"""Products through the real gateway: the seed's examples (§3.1-3.5) and every error."""
 
 from __future__ import annotations
 

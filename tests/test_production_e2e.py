@@ -1,4 +1,4 @@
-"""Producing devices through the real gateway: the seed's examples (§2.1–2.12)."""
+"""Producing devices through the real gateway: the seed's examples (§2.1-2.12)."""
 
 from __future__ import annotations
 
