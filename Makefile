@@ -24,6 +24,7 @@ lint: setup
 
 bench: setup
 	$(PY) bench/gateway_overhead.py
+	$(PY) bench/production.py
 
 # Regenerate the committed API document and compose gateway config from the code.
 openapi: setup
