@@ -146,3 +146,10 @@ def test_a_100000_device_batch(caller, product):
     assert all(re.fullmatch(r"[0-9a-f]{32}", r[3]) for r in rows)
     assert caller.data("/oms/device/list", {"batch_no": "BIG-1", "page_size": 1})["total"] == \
         100000
+
+
+def test_a_removed_product_cannot_produce(caller):
+    made = caller.data("/oms/product/add", {"name": "short-lived", "code": "gone-1"})
+    caller.data(f"/oms/product/remove/{made['id']}", {})
+    _error(caller.post("/oms/produce/submit", {"name": "n", "amount": 1, "batch_no": "GONE-P",
+                                               "product_id": made["id"]}), 404, 40401)

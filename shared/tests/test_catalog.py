@@ -1,0 +1,64 @@
+"""The product snapshot cache that sits on the device service's command path."""
+
+from __future__ import annotations
+
+import pytest
+
+from oms_shared.catalog import ProductCatalog, ProductSnapshot, fetch_product
+from oms_shared.client import ServiceClient
+from oms_shared.errors import NotFound, Unavailable
+from oms_shared.settings import load_settings
+
+
+def _snapshot(status="enable", tenant="t1", product_id=10000):
+    return ProductSnapshot(id=product_id, tenant=tenant, name="门铃", product_key="pk",
+                           status=status, thing_model={"properties": [], "events": [],
+                                                       "services": []})
+
+
+@pytest.fixture
+def catalog(redis_client, redis_prefix):
+    return ProductCatalog(redis_client, f"{redis_prefix}:cat")
+
+
+@pytest.fixture
+def offline_client():
+    """A client whose product service is unreachable: any call would fail."""
+    settings = load_settings({"product": {"url": "http://127.0.0.1:1"}},
+                             environ={"OMS_JWT__SECRET": "s" * 40})
+    return ServiceClient(settings, retries=0)
+
+
+def test_a_cached_snapshot_needs_no_call(catalog, offline_client):
+    catalog.put(_snapshot())
+    found = fetch_product(catalog=catalog, client=offline_client, product_id=10000, tenant="t1")
+    assert found.product_key == "pk"
+    assert found.enabled
+
+
+def test_another_tenant_sees_nothing(catalog, offline_client):
+    catalog.put(_snapshot(tenant="t2"))
+    with pytest.raises(NotFound):
+        fetch_product(catalog=catalog, client=offline_client, product_id=10000, tenant="t1")
+
+
+def test_a_removed_product_stays_removed(catalog, offline_client):
+    catalog.put(_snapshot())
+    catalog.forget(10000)
+    with pytest.raises(NotFound):
+        fetch_product(catalog=catalog, client=offline_client, product_id=10000, tenant="t1")
+    catalog.put_if_absent(_snapshot())  # a late reader's fill cannot bring it back
+    assert catalog.get(10000) == "gone"
+
+
+def test_the_owners_write_wins_over_a_readers_fill(catalog):
+    catalog.put(_snapshot(status="disable"))
+    catalog.put_if_absent(_snapshot(status="enable"))  # fetched before the change
+    assert catalog.get(10000).status == "disable"
+    catalog.put(_snapshot(status="enable"))
+    assert catalog.get(10000).status == "enable"
+
+
+def test_a_miss_asks_the_product_service(catalog, offline_client):
+    with pytest.raises(Unavailable):
+        fetch_product(catalog=catalog, client=offline_client, product_id=10001, tenant="t1")
