@@ -355,6 +355,10 @@ def main(argv: list[str] | None = None) -> None:
                     raise SystemExit(1)
             time.sleep(0.5)
     except KeyboardInterrupt:
+        # Ctrl-C reaches make too, which may signal us again: finish the orderly stop
+        # (gateway, services, then Redis) before anything else.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("\nstopping OMS ...", file=sys.stderr)
         stack.stop()
     except RuntimeError as exc:
