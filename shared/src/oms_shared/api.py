@@ -16,7 +16,7 @@ from flask import Blueprint, Response
 from pydantic import BaseModel, TypeAdapter
 
 from oms_shared.auth import public as mark_public
-from oms_shared.envelope import success
+from oms_shared.envelope import success, success_json
 from oms_shared.validation import Schema, read_json_object, validate
 
 __all__ = ["Api", "Empty", "EndpointSpec", "dump"]
@@ -62,11 +62,9 @@ class Api:
                 if isinstance(result, Response):
                     return result
                 if adapter is not None:
-                    data = adapter.dump_python(
-                        adapter.validate_python(result, from_attributes=True), mode="json")
-                else:
-                    data = dump(result)
-                return success(data)
+                    return success_json(adapter.dump_json(
+                        adapter.validate_python(result, from_attributes=True)))
+                return success(dump(result))
 
             view.oms_spec = EndpointSpec(  # type: ignore[attr-defined]
                 rule=rule, summary=(handler.__doc__ or handler.__name__).strip(),

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import current_app, g, request
 
 from oms_shared.errors import Unauthenticated
 from oms_shared.revocation import RevocationStore
 from oms_shared.tokens import Claims, decode
 
-__all__ = ["current_caller", "current_tenant", "init_app", "public"]
+__all__ = ["authenticate", "current_caller", "current_tenant", "public"]
 
 F = TypeVar("F", bound=Callable)
 
@@ -44,7 +44,8 @@ def _bearer() -> str | None:
     return None
 
 
-def _authenticate() -> None:
+def authenticate() -> None:
+    """Check the token of a request to a non-public endpoint; set ``g.oms_caller``."""
     if request.routing_exception is not None or request.url_rule is None:
         return  # let routing answer 404 / 405 first
     view = current_app.view_functions.get(request.url_rule.endpoint)
@@ -60,6 +61,3 @@ def _authenticate() -> None:
         claims, state.extra.get("revocation_watcher"))
     g.oms_caller = claims
 
-
-def init_app(app: Flask) -> None:
-    app.before_request(_authenticate)

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from oms_shared import errors
 
-__all__ = ["error_response", "register_error_handlers", "render", "success"]
+__all__ = ["error_response", "register_error_handlers", "render", "success", "success_json"]
 
 log = logging.getLogger("oms.errors")
 
@@ -38,6 +38,14 @@ def render(status: int, code: int, message: str, data: Any) -> Response:
 
 def success(data: Any = None) -> Response:
     return render(200, 0, "ok", data)
+
+
+def success_json(data: bytes) -> Response:
+    """A success envelope around data that is JSON already (what pydantic dumped)."""
+    request_id = g.get("oms_request_id", "")  # made of [A-Za-z0-9._:-]: safe to splice in
+    body = b'{"code":0,"message":"ok","data":%b,"request_id":"%b"}' % (data,
+                                                                       request_id.encode())
+    return Response(body, status=200, mimetype="application/json")
 
 
 def error_response(error: errors.OMSError) -> Response:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 import redis
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 from flask.cli import with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -57,13 +57,25 @@ class OMS:
         oms_state = OMSState(service=service, settings=settings, redis=connect(settings),
                              client=ServiceClient(settings))
         app.extensions["oms"] = oms_state
-        requestid.init_app(app)
-        logs.init_app(app, service, settings.log_level)
+        logs.configure(service, settings.log_level)
+        app.before_request_funcs.setdefault(None, []).insert(0, _before)
+        app.after_request(_after)
         register_error_handlers(app)
-        auth.init_app(app)
         app.register_blueprint(health_blueprint)
         app.cli.add_command(init_db)
         return oms_state
+
+
+def _before() -> None:
+    """One hook for what every request needs first (fewer hooks, less per-request cost)."""
+    requestid.assign()
+    logs.start_timer()
+    auth.authenticate()
+
+
+def _after(response: Response) -> Response:
+    logs.log_access(response)
+    return requestid.echo(response)
 
 
 @click.command("init-db")

@@ -8,9 +8,9 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Response, g, has_request_context, request
 
-__all__ = ["JsonFormatter", "configure", "init_app"]
+__all__ = ["JsonFormatter", "configure", "log_access", "start_timer"]
 
 _access = logging.getLogger("oms.access")
 
@@ -51,13 +51,13 @@ def configure(service: str, level: str = "INFO") -> None:
     root.addHandler(handler)
 
 
-def _start_timer() -> None:
+def start_timer() -> None:
     g.oms_started = time.perf_counter()
 
 
-def _log_access(response: Response) -> Response:
-    elapsed = (time.perf_counter() - g.get("oms_started", time.perf_counter())) * 1000
+def log_access(response: Response) -> Response:
     if _access.isEnabledFor(logging.INFO):
+        elapsed = (time.perf_counter() - g.get("oms_started", time.perf_counter())) * 1000
         _access.info(
             "%s %s %s",
             request.method,
@@ -73,9 +73,3 @@ def _log_access(response: Response) -> Response:
             },
         )
     return response
-
-
-def init_app(app: Flask, service: str, level: str) -> None:
-    configure(service, level)
-    app.before_request(_start_timer)
-    app.after_request(_log_access)

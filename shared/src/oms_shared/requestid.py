@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import Flask, Response, g, request
+from flask import Response, g, request
 
-__all__ = ["current_request_id", "init_app"]
+__all__ = ["assign", "current_request_id", "echo"]
 
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -17,16 +17,11 @@ def current_request_id() -> str:
     return g.get("oms_request_id", "")
 
 
-def _assign() -> None:
+def assign() -> None:
     given = request.headers.get(HEADER, "")
     g.oms_request_id = given if _SANE.match(given) else uuid.uuid4().hex
 
 
-def _echo(response: Response) -> Response:
+def echo(response: Response) -> Response:
     response.headers[HEADER] = current_request_id()
     return response
-
-
-def init_app(app: Flask) -> None:
-    app.before_request_funcs.setdefault(None, []).insert(0, _assign)
-    app.after_request(_echo)
