@@ -68,5 +68,5 @@ def base_config(redis_prefix: str, tmp_path: Any) -> dict[str, Any]:
         "data_dir": str(tmp_path),
         "log_level": "WARNING",
         "jwt": {"secret": JWT_SECRET},
-        "redis": {"url": REDIS_URL, "prefix": redis_prefix},
+        "redis": {"url": REDIS_URL, "prefix": f"{redis_prefix}:{secrets.token_hex(4)}"},
     }

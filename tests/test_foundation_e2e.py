@@ -199,3 +199,14 @@ def test_logs_hold_no_secrets(platform, caller):
         text = log.read_text(errors="replace")
         for secret in secrets:
             assert secret not in text, log.name
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    (b"[" * 100000, 400, 40000),
+    ('{"app_id": "x", "timestamp": "\u00b2", "sign": "x"}'.encode(), 400, 40001),
+    (b'{"app_id": "a\\u0000b", "timestamp": "1", "sign": "x"}', 400, 40001),
+])
+def test_hostile_token_requests_are_refused_cleanly(platform, body, status, code):
+    response = requests.post(f"{platform.url}/oms/auth/token", data=body, timeout=10)
+    assert response.status_code == status
+    assert response.json()["code"] == code

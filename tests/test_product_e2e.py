@@ -40,6 +40,7 @@ def test_update_and_detail_as_in_the_seed(caller, seeded):
                           {"code": "21000", "status": "enable",
                            "product_secret": "A5244111BCDEFGDA"})
     assert updated["code"] == "21000"
+    assert "product_secret" not in updated  # only detail and add show it
     detail = caller.data(f"/oms/product/detail/{seeded['id']}", {})
     assert detail["product_secret"] == "A5244111BCDEFGDA"
     assert detail["code"] == "21000"

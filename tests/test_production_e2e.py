@@ -153,3 +153,18 @@ def test_a_removed_product_cannot_produce(caller):
     caller.data(f"/oms/product/remove/{made['id']}", {})
     _error(caller.post("/oms/produce/submit", {"name": "n", "amount": 1, "batch_no": "GONE-P",
                                                "product_id": made["id"]}), 404, 40401)
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code"), [
+    ("/oms/produce/detail/99999999999", {}, 404, 40401),
+    ("/oms/produce/detail/%C2%B2", {}, 404, 40401),
+    ("/oms/product/detail/%D9%A1%D9%A0%D9%A0%D9%A0%D9%A0", {}, 404, 40401),
+    ("/oms/produce/list", {"product_id": 99999999999}, 400, 40001),
+    ("/oms/device/list", {"product_id": 3000000000}, 400, 40001),
+    ("/oms/device/list", {"product_id": 10**20}, 400, 40001),
+    ("/oms/product/add", {"name": "a\u0000b", "code": "nul-1"}, 400, 40001),
+    ("/oms/produce/submit", {"name": "n", "amount": 1, "batch_no": "x",
+                             "product_id": 2**31}, 400, 40001),
+])
+def test_out_of_range_and_odd_input_never_crashes(caller, path, body, status, code):
+    _error(caller.post(path, body), status, code)

@@ -57,7 +57,10 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
     prefix = oms.settings.redis.prefix
     store = RevocationStore(oms.redis, prefix)
     store.publish_generation(app.app_id, app.token_generation, only_if_missing=True)
-    cache_key = (f"{prefix}:auth:issued:{app.app_id}:{app.token_generation}:"
+    # Redis may be ahead of the database if a revocation's commit failed after it
+    # published: tokens then take the live generation rather than being born revoked.
+    generation = max(app.token_generation, store.generation(app.app_id) or 0)
+    cache_key = (f"{prefix}:auth:issued:{app.app_id}:{generation}:"
                  f"{raw_ts}:{request.sign.lower()}")
     cached = oms.redis.get(cache_key)
     if cached is not None:
@@ -66,7 +69,7 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
 
     token, claims = issue(secret=oms.settings.jwt.secret.get_secret_value(),
                           issuer=oms.settings.jwt.issuer, app_id=app.app_id,
-                          tenant=app.tenant, generation=app.token_generation,
+                          tenant=app.tenant, generation=generation,
                           ttl=oms.settings.auth.token_ttl, now=now)
     # The same signed request is acceptable until its timestamp leaves the window.
     replayable_for = max(1, min(int(ts + window - now) + 1, claims.exp - int(now)))
@@ -78,10 +81,10 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
 
 
 def _revoke(*, session: Session, oms: OMSState, app: App) -> None:
-    app.token_generation += 1
+    store = RevocationStore(oms.redis, oms.settings.redis.prefix)
+    app.token_generation = max(app.token_generation, store.generation(app.app_id) or 0) + 1
     session.flush()
-    RevocationStore(oms.redis, oms.settings.redis.prefix).publish_generation(
-        app.app_id, app.token_generation)
+    store.publish_generation(app.app_id, app.token_generation)
 
 
 def set_enabled(*, session: Session, oms: OMSState, app_id: str, enabled: bool) -> App:

@@ -12,7 +12,7 @@ def _timestamp_text(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("must be epoch seconds or milliseconds")
     text = str(value).strip()
-    if not text.isdigit() or len(text) > 16:
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:
         raise ValueError("must be epoch seconds or milliseconds")
     return text
 

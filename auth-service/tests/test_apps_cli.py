@@ -93,3 +93,17 @@ def test_bootstrap_creates_the_default_app_once(app):
     second = json.loads(_run(app, "bootstrap", "--json"))
     assert first["created"] is True and second["created"] is False
     assert first["app_id"] == second["app_id"] and first["tenant"] == "default"
+
+
+def test_a_revocation_whose_commit_failed_does_not_lock_the_app_out(app, client, make_app_row,
+                                                                    signed):
+    """Redis got generation 2 but the database kept 1: new tokens must still work."""
+    row = make_app_row()
+    oms = app.extensions["oms"]
+    store = RevocationStore(oms.redis, oms.settings.redis.prefix)
+    store.publish_generation(row.app_id, 2)
+    token = _token(client, signed(row))["data"]["token"]
+    assert _is_live(app, token)
+    _run(app, "disable", row.app_id)
+    assert not _is_live(app, token)
+    assert store.generation(row.app_id) == 3

@@ -26,6 +26,19 @@ def get_or_raise(*, session: Session, tenant: str, batch_id: int | str) -> Batch
     return batch
 
 
+def get_for_update(*, session: Session, tenant: str, batch_id: int | str) -> Batch:
+    """The batch, row-locked until the transaction ends (PostgreSQL; SQLite's
+    transactions are serialised anyway). Changes to a batch and its devices take this
+    lock first, so they never deadlock each other."""
+    ident = int_id(batch_id)
+    batch = session.scalar(select(Batch).where(Batch.id == ident, Batch.tenant == tenant)
+                           .with_for_update().execution_options(populate_existing=True)
+                           ) if ident is not None else None
+    if batch is None:
+        raise NotFound("batch", batch_id)
+    return batch
+
+
 def get_by_batch_no(*, session: Session, tenant: str, batch_no: str) -> Batch | None:
     return session.scalar(select(Batch).where(Batch.tenant == tenant, Batch.batch_no == batch_no))
 

@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterator
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -80,32 +80,26 @@ def submit(*, session: Session, oms: OMSState, tenant: str, data: BatchSubmit) -
 
 def confirm(*, session: Session, tenant: str, batch_id: str) -> Batch:
     """Put a pending batch into stock: its devices become ``inactive``."""
-    batch = batches.get_or_raise(session=session, tenant=tenant, batch_id=batch_id)
-    now = utcnow()
-    claimed = session.execute(
-        update(Batch.__table__).where(Batch.id == batch.id, Batch.status == "pending")
-        .values(status="confirmed", confirmed_at=now, updated_at=now))
-    if claimed.rowcount != 1:
+    batch = batches.get_for_update(session=session, tenant=tenant, batch_id=batch_id)
+    if batch.status != "pending":
         raise InvalidState(f"batch {batch.id} is already confirmed")
+    now = utcnow()
+    batch.status, batch.confirmed_at = "confirmed", now
+    session.flush()
     session.execute(update(Device.__table__)
                     .where(Device.batch_id == batch.id, Device.status == "produced")
                     .values(status="inactive", updated_at=now))
-    session.refresh(batch)
     return batch
 
 
 def remove(*, session: Session, oms: OMSState, tenant: str, batch_id: str) -> None:
     """Remove a pending batch and its devices; a confirmed batch stays (40901)."""
-    batch = batches.get_or_raise(session=session, tenant=tenant, batch_id=batch_id)
+    batch = batches.get_for_update(session=session, tenant=tenant, batch_id=batch_id)
     if batch.status != "pending":
         raise InvalidState(f"batch {batch.id} is confirmed; its devices are in stock")
     device_ids = devices.ids_in_batch(session=session, batch_id=batch.id)
     devices.delete_batch_devices(session=session, batch_id=batch.id)
-    gone = session.execute(delete(Batch.__table__).where(Batch.id == batch.id,
-                                                         Batch.status == "pending"))
-    if gone.rowcount != 1:
-        raise InvalidState(f"batch {batch.id} was confirmed meanwhile")
-    session.expunge(batch)
+    batches.delete(session=session, batch=batch)
     announce_removed(session=session, oms=oms, tenant=tenant, product_id=batch.product_id,
                      device_ids=device_ids)
 

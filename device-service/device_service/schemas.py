@@ -5,13 +5,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from oms_shared import PageQuery, Schema, UtcDateTime
+from oms_shared.validation import IntKey
 
 MAX_AMOUNT = 100_000
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 Remark = Annotated[StrictStr, Field(max_length=256)]
 BatchNo = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-ProductId = Annotated[StrictInt, Field(ge=1)]
+ProductId = IntKey
 DeviceStatus = Literal["produced", "inactive", "online", "offline", "disabled"]
 
 
@@ -31,7 +32,7 @@ class BatchUpdate(Schema):
 class BatchList(PageQuery):
     name: Annotated[StrictStr, Field(max_length=64)] | None = None
     batch_no: Annotated[StrictStr, Field(max_length=64)] | None = None
-    product_id: StrictInt | None = None
+    product_id: IntKey | None = None
 
 
 class BatchRead(BaseModel):
@@ -49,7 +50,7 @@ class BatchRead(BaseModel):
 
 
 class DeviceList(PageQuery):
-    product_id: StrictInt | None = None
+    product_id: IntKey | None = None
     name: Annotated[StrictStr, Field(max_length=64)] | None = None
     device_name: Annotated[StrictStr, Field(max_length=64)] | None = None
     status: Literal["inactive", "online", "offline", "disabled"] | None = None
@@ -90,7 +91,7 @@ class DeviceDetail(DeviceRead):
 
 
 class DeviceCounts(Schema):
-    product_ids: Annotated[list[StrictInt], Field(max_length=500)]
+    product_ids: Annotated[list[IntKey], Field(max_length=500)]
 
 
 class Counts(BaseModel):

@@ -43,7 +43,7 @@ def product(oms) -> ProductSnapshot:
     """A product as the product service publishes it (no product service needed)."""
 
     def make(product_id: int = 10000, tenant: str = "t1", status: str = "enable"):
-        snapshot = ProductSnapshot(id=product_id, tenant=tenant, name="门铃",
+        snapshot = ProductSnapshot(id=product_id, revision=1, tenant=tenant, name="门铃",
                                    product_key=f"pk{product_id}", status=status,
                                    thing_model={"properties": [], "events": [],
                                                 "services": []})

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from oms_shared import OMSState
 from oms_shared.catalog import ProductCatalog, ProductSnapshot
-from oms_shared.database import on_commit
+from oms_shared.database import int_id, on_commit
 from oms_shared.errors import InvalidState
 from product_service import service
 from product_service.models import Product
@@ -15,7 +15,8 @@ from product_service.schemas import ProductCreate, ProductList, ProductUpdate
 
 
 def snapshot(product: Product) -> ProductSnapshot:
-    return ProductSnapshot(id=product.id, tenant=product.tenant, name=product.name,
+    return ProductSnapshot(id=product.id, revision=product.revision, tenant=product.tenant,
+                           name=product.name,
                            product_key=product.product_key, status=product.status,
                            thing_model=product.thing_model)
 
@@ -35,22 +36,27 @@ def device_counts(oms: OMSState, product_ids: list[int]) -> dict[int, int]:
     return {int(k): int(v) for k, v in data["counts"].items()}
 
 
-def _with_counts(oms: OMSState, products: list[Product]) -> list[Product]:
-    counts = device_counts(oms, [p.id for p in products])
-    for product in products:
-        product.device_count = counts.get(product.id, 0)
-    return products
+def _count_one(oms: OMSState, product_id: str) -> int:
+    """Asked before the transaction starts, so no lock is held across the call.
+    The device service counts the caller's tenant only: another tenant's id gives 0."""
+    ident = int_id(product_id)
+    return device_counts(oms, [ident]).get(ident, 0) if ident is not None else 0
 
 
 def get_all(*, session: Session, oms: OMSState, tenant: str, query: ProductList) -> dict:
     rows, total = service.get_all(session=session, tenant=tenant, query=query)
-    return {"list": _with_counts(oms, rows), "total": total, "page": query.page,
-            "page_size": query.page_size}
+    session.commit()  # end the read: no lock (SQLite's is database-wide) across the peer call
+    counts = device_counts(oms, [p.id for p in rows])
+    for product in rows:
+        product.device_count = counts.get(product.id, 0)
+    return {"list": rows, "total": total, "page": query.page, "page_size": query.page_size}
 
 
 def get(*, session: Session, oms: OMSState, tenant: str, product_id: str) -> Product:
+    count = _count_one(oms, product_id)
     product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
-    return _with_counts(oms, [product])[0]
+    product.device_count = count
+    return product
 
 
 def create(*, session: Session, oms: OMSState, tenant: str, data: ProductCreate) -> Product:
@@ -62,15 +68,19 @@ def create(*, session: Session, oms: OMSState, tenant: str, data: ProductCreate)
 
 def update(*, session: Session, oms: OMSState, tenant: str, product_id: str,
            data: ProductUpdate) -> Product:
+    count = _count_one(oms, product_id)
     product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
     service.update(session=session, product=product, data=data)
     _publish(session, oms, product)
-    return _with_counts(oms, [product])[0]
+    product.device_count = count
+    return product
 
 
 def remove(*, session: Session, oms: OMSState, tenant: str, product_id: str) -> None:
+    """Refused while the product has devices. The count and the delete are two services'
+    data, so a batch submitted in between can slip through (see docs/architecture.md)."""
+    count = _count_one(oms, product_id)
     product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
-    count = device_counts(oms, [product.id]).get(product.id, 0)
     if count:
         raise InvalidState(f"product {product.id} still has {count} devices; remove them first")
     service.delete(session=session, product=product)

@@ -31,6 +31,7 @@ class Product(ProductBase):
     product_secret: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="enable")
     thing_model: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # one more on every change
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)

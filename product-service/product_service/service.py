@@ -87,7 +87,9 @@ def update(*, session: Session, product: Product, data: ProductUpdate) -> Produc
                       exclude=product.id)
     for key, value in changes.items():
         setattr(product, key, value)
+    product.revision = Product.revision + 1  # in SQL: concurrent updates each count
     _flush(session, product)
+    session.refresh(product)  # what the row holds now, other requests' changes included
     return product
 
 

@@ -25,7 +25,7 @@ def product_add(body: ProductCreate) -> object:
     return flows.create(session=db.session, oms=state(), tenant=current_tenant(), data=body)
 
 
-@api.post("/oms/product/update/<product_id>", body=ProductUpdate, returns=ProductDetail)
+@api.post("/oms/product/update/<product_id>", body=ProductUpdate, returns=ProductRead)
 def product_update(body: ProductUpdate, product_id: str) -> object:
     """Change a product's name, code, status, secret or thing model."""
     return flows.update(session=db.session, oms=state(), tenant=current_tenant(),

@@ -115,5 +115,19 @@ def test_without_a_subscription_the_watcher_knows_nothing(app):
 
     oms = app.extensions["oms"]
     watcher = GenerationWatcher(RevocationStore(oms.redis, oms.settings.redis.prefix))
-    watcher.remember("some-app", 3)  # never started, so never subscribed
+    watcher.remember("some-app", 3, watcher.epoch)  # never started, so never subscribed
     assert watcher.get("some-app") is None
+
+
+def test_a_read_that_straddles_the_subscription_is_not_kept(app):
+    """Read gen 1, miss the announcement of gen 2 while subscribing: keep nothing."""
+    from oms_shared.revocation import GenerationWatcher
+
+    oms = app.extensions["oms"]
+    watcher = GenerationWatcher(RevocationStore(oms.redis, oms.settings.redis.prefix))
+    epoch = watcher.epoch  # not subscribed yet: None
+    watcher._subscribe_confirmed()  # the subscription completes meanwhile
+    watcher.remember("racing-app", 1, epoch)
+    assert watcher.get("racing-app") is None
+    watcher.remember("racing-app", 1, watcher.epoch)
+    assert watcher.get("racing-app") == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from oms_shared.catalog import ProductCatalog, ProductSnapshot, fetch_product
@@ -10,15 +12,16 @@ from oms_shared.errors import NotFound, Unavailable
 from oms_shared.settings import load_settings
 
 
-def _snapshot(status="enable", tenant="t1", product_id=10000):
-    return ProductSnapshot(id=product_id, tenant=tenant, name="门铃", product_key="pk",
+def _snapshot(status="enable", tenant="t1", product_id=10000, revision=1):
+    return ProductSnapshot(id=product_id, revision=revision, tenant=tenant, name="门铃",
+                           product_key="pk",
                            status=status, thing_model={"properties": [], "events": [],
                                                        "services": []})
 
 
 @pytest.fixture
 def catalog(redis_client, redis_prefix):
-    return ProductCatalog(redis_client, f"{redis_prefix}:cat")
+    return ProductCatalog(redis_client, f"{redis_prefix}:cat-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
@@ -52,11 +55,20 @@ def test_a_removed_product_stays_removed(catalog, offline_client):
 
 
 def test_the_owners_write_wins_over_a_readers_fill(catalog):
-    catalog.put(_snapshot(status="disable"))
+    catalog.put(_snapshot(status="disable", revision=2))
     catalog.put_if_absent(_snapshot(status="enable"))  # fetched before the change
     assert catalog.get(10000).status == "disable"
-    catalog.put(_snapshot(status="enable"))
+    assert catalog.put(_snapshot(status="enable", revision=3))
     assert catalog.get(10000).status == "enable"
+
+
+def test_an_older_revision_never_replaces_a_newer_one(catalog):
+    """Two updates whose after-commit writes arrive in the wrong order."""
+    assert catalog.put(_snapshot(status="disable", revision=5))
+    assert not catalog.put(_snapshot(status="enable", revision=4))
+    assert catalog.get(10000).status == "disable"
+    catalog.forget(10000)
+    assert not catalog.put(_snapshot(revision=9))  # removed stays removed
 
 
 def test_a_miss_asks_the_product_service(catalog, offline_client):

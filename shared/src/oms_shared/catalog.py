@@ -6,9 +6,11 @@ reads the snapshot from Redis and, on a miss, asks the product service's interna
 endpoint and keeps the answer.
 
 Correct across instances: the product service writes the new snapshot after each
-commit (an authoritative ``SET``) and a tombstone on removal; a reader that
-fetched over HTTP only fills an empty slot (``SET NX``), so an answer it got
-before a change cannot overwrite the change. Every entry expires
+commit and a tombstone on removal. Snapshots carry the product's ``revision``
+(one more on every change) and a write never replaces a newer revision, so two
+updates whose after-commit writes cross cannot leave the older one in place. A
+reader that fetched over HTTP only fills an empty slot (``SET NX``), so an answer
+it got before a change cannot overwrite the change. Every entry expires
 (``TTL_SECONDS``), which bounds staleness if a write to Redis ever fails.
 """
 
@@ -29,10 +31,22 @@ __all__ = ["ProductCatalog", "ProductSnapshot", "fetch_product"]
 log = logging.getLogger("oms.catalog")
 TTL_SECONDS = 300
 _GONE = "gone"
+_PUT_NEWER = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  if current == 'gone' then return 0 end
+  local ok, old = pcall(cjson.decode, current)
+  if ok and type(old) == 'table' and old['revision'] and
+     tonumber(old['revision']) >= tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
 
 
 class ProductSnapshot(BaseModel):
     id: int
+    revision: int
     tenant: str
     name: str
     product_key: str
@@ -52,9 +66,12 @@ class ProductCatalog:
     def _key(self, product_id: int) -> str:
         return f"{self.prefix}:catalog:product:{product_id}"
 
-    def put(self, snapshot: ProductSnapshot) -> None:
-        """The owner's write after a commit: replaces whatever is there."""
-        self.client.set(self._key(snapshot.id), snapshot.model_dump_json(), ex=TTL_SECONDS)
+    def put(self, snapshot: ProductSnapshot) -> bool:
+        """The owner's write after a commit: replaces an older revision, never a newer one
+        nor a tombstone. True when it was written."""
+        written = self.client.eval(_PUT_NEWER, 1, self._key(snapshot.id),
+                                   snapshot.model_dump_json(), snapshot.revision, TTL_SECONDS)
+        return bool(written)
 
     def put_if_absent(self, snapshot: ProductSnapshot) -> None:
         self.client.set(self._key(snapshot.id), snapshot.model_dump_json(), ex=TTL_SECONDS,

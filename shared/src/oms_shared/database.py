@@ -18,9 +18,10 @@ from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from oms_shared.envelope import error_for, error_response
 from oms_shared.errors import NotFound
 
-__all__ = ["Base", "Database", "get_or_404", "int_id", "make_engine", "on_commit"]
+__all__ = ["MAX_INT_ID", "Base", "Database", "get_or_404", "int_id", "make_engine", "on_commit"]
 
 T = TypeVar("T")
 
@@ -48,14 +49,15 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 10})
+        engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         # IMMEDIATE: take the write lock up front rather than fail on upgrading it.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                         hide_parameters=True)  # bound values (secrets) never reach a log
 
 
 class _State:
@@ -112,8 +114,13 @@ class Database:
     @staticmethod
     def _commit(response: Response) -> Response:
         session: Session | None = g.get("oms_db_session")
-        if session is not None and response.status_code < 400:
+        if session is None or response.status_code >= 400:
+            return response
+        try:
             session.commit()
+        except Exception as exc:  # the work is lost: say why, in the envelope
+            session.rollback()
+            return error_response(error_for(exc))
         return response
 
     @staticmethod
@@ -141,6 +148,8 @@ def on_commit(session: Session, action: Callable[[], None]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT released: the transaction is not committed yet
     for action in session.info.pop("oms_after_commit", []):
         try:
             action()
@@ -150,15 +159,23 @@ def _run_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _drop_after_commit(session: Session) -> None:
-    session.info.pop("oms_after_commit", None)
+    if not session.in_nested_transaction():
+        session.info.pop("oms_after_commit", None)
+
+
+MAX_INT_ID = 2**31 - 1  # integer keys are 32-bit columns
 
 
 def int_id(value: object) -> int | None:
     """A path id as an integer key, or None when it cannot name a row (behaves as missing)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value)
-    return int(text) if text.isdigit() and len(text) <= 18 else None
+        number = value
+    else:
+        text = str(value)
+        if not (text.isascii() and text.isdigit()) or len(text) > 10:
+            return None
+        number = int(text)
+    return number if 0 < number <= MAX_INT_ID else None
 
 
 def get_or_404(session: Session, model: type[T], ident: object, *, tenant: str | None = None,

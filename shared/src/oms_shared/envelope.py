@@ -8,12 +8,14 @@ from typing import Any
 
 import redis
 import sqlalchemy.exc
+import sqlalchemy.orm.exc
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from oms_shared import errors
 
-__all__ = ["error_response", "register_error_handlers", "render", "success", "success_json"]
+__all__ = ["error_for", "error_response", "register_error_handlers", "render", "success",
+           "success_json"]
 
 log = logging.getLogger("oms.errors")
 
@@ -59,10 +61,25 @@ def _from_http(exc: HTTPException) -> errors.OMSError:
     return kind()
 
 
-def _from_unexpected(exc: Exception) -> errors.OMSError:
+_RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock
+
+
+def error_for(exc: Exception) -> errors.OMSError:
+    """The client's view of an exception that is not an OMSError."""
+    if isinstance(exc, errors.OMSError):
+        return exc
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         log.error("redis unavailable: %s", type(exc).__name__)
         return errors.Unavailable("Redis is unavailable")
+    if isinstance(exc, sqlalchemy.orm.exc.StaleDataError):
+        return errors.NotFound("resource")  # removed by a concurrent request
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and getattr(
+            exc.orig, "sqlstate", None) in _RETRYABLE_PGCODES:
+        return errors.InvalidState("conflicts with a concurrent change; retry")
+    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+        return errors.InvalidState("conflicts with a concurrent change; retry")
+    if isinstance(exc, sqlalchemy.exc.DataError):
+        return errors.ValidationFailed.field("body", "a value cannot be stored (out of range?)")
     if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
         log.error("database unavailable: %s", type(exc).__name__)
         return errors.Unavailable("the database is unavailable")
@@ -73,4 +90,4 @@ def _from_unexpected(exc: Exception) -> errors.OMSError:
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(errors.OMSError, error_response)
     app.register_error_handler(HTTPException, lambda exc: error_response(_from_http(exc)))
-    app.register_error_handler(Exception, lambda exc: error_response(_from_unexpected(exc)))
+    app.register_error_handler(Exception, lambda exc: error_response(error_for(exc)))

@@ -64,9 +64,10 @@ class RevocationStore:
         """Raise :class:`TokenInvalid` unless the token's generation is the live one."""
         live = watcher.get(claims.app_id) if watcher is not None else None
         if live is None:
+            epoch = watcher.epoch if watcher is not None else None
             live = self.generation(claims.app_id)
             if live is not None and watcher is not None:
-                watcher.remember(claims.app_id, live)
+                watcher.remember(claims.app_id, live, epoch)
         if live is None or live != claims.gen:
             raise TokenInvalid("token revoked")
 
@@ -82,29 +83,45 @@ class GenerationWatcher(threading.Thread):
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._halt = threading.Event()
+        self._epoch = 0  # grows with every (un)subscription
 
     @property
     def subscribed(self) -> bool:
         return self._subscribed.is_set()
+
+    @property
+    def epoch(self) -> int | None:
+        """Take this before reading Redis; ``remember`` then knows whether an
+        announcement could have been missed in between. None while not subscribed."""
+        return self._epoch if self._subscribed.is_set() else None
 
     def get(self, app_id: str) -> int | None:
         if not self._subscribed.is_set():
             return None
         return self._generations.get(app_id)
 
-    def remember(self, app_id: str, generation: int) -> None:
+    def remember(self, app_id: str, generation: int, epoch: int | None) -> None:
+        """Keep a generation read from Redis, if the subscription was live throughout."""
         with self._lock:
-            if self._subscribed.is_set() and generation > self._generations.get(app_id, 0):
-                self._generations[app_id] = generation
+            if (epoch is None or epoch != self._epoch or not self._subscribed.is_set()
+                    or generation <= self._generations.get(app_id, 0)):
+                return
+            self._generations[app_id] = generation
+
+    def _subscribe_confirmed(self) -> None:
+        with self._lock:
+            self._epoch += 1
+            self._subscribed.set()
 
     def _forget_all(self) -> None:
         with self._lock:
+            self._epoch += 1
             self._subscribed.clear()
             self._generations.clear()
 
     def _apply(self, data: str) -> None:
         app_id, _, generation = data.rpartition(" ")
-        if app_id and generation.isdigit():
+        if app_id and generation.isascii() and generation.isdigit():
             with self._lock:
                 if int(generation) > self._generations.get(app_id, 0):
                     self._generations[app_id] = int(generation)
@@ -119,7 +136,7 @@ class GenerationWatcher(threading.Thread):
                     if message is None:
                         continue
                     if message["type"] == "subscribe":
-                        self._subscribed.set()  # Redis confirmed: announcements reach us now
+                        self._subscribe_confirmed()  # announcements reach us from now on
                     elif message["type"] == "message":
                         self._apply(message["data"])
             except (redis.RedisError, OSError) as exc:

@@ -149,7 +149,7 @@ class TextType(_Strict):
     specs: Annotated[TextSpecs, Specs] = TextSpecs()
 
 
-EnumValue = Annotated[StrictStr, Field(pattern=r"^-?\d{1,10}$")]
+EnumValue = Annotated[StrictStr, Field(pattern=r"^-?[0-9]{1,10}$")]
 
 
 class EnumType(_Strict):
@@ -419,7 +419,8 @@ def _check_value(data_type: Any, value: Any, path: str) -> str | None:
 def _check_date(value: Any) -> str | None:
     if isinstance(value, bool):
         return "must be epoch milliseconds or an ISO 8601 time"
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and value.isascii()
+                                  and value.isdigit()):
         return None
     if isinstance(value, str):
         try:

@@ -24,7 +24,8 @@ def parse_time(value: str | int | float) -> datetime:
     """ISO 8601 or epoch milliseconds, as a filter value; raise ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError("expected an ISO 8601 time or epoch milliseconds")
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isascii()
+                                          and value.isdigit()):
         return datetime.fromtimestamp(int(value) / 1000, UTC)
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from oms_shared.errors import BadRequest, FieldError, ValidationFailed
 
-__all__ = ["Schema", "field_path", "read_json_object", "validate", "validation_errors"]
+__all__ = ["IntKey", "Schema", "field_path", "read_json_object", "validate",
+           "validation_errors"]
+
+#: An integer id in a body (a product id): what a 32-bit key column can hold.
+IntKey = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -21,9 +25,16 @@ _MESSAGES = {
 
 
 class Schema(BaseModel):
-    """Base of every request schema: strict about unknown fields."""
+    """Base of every request schema: strict about unknown fields and NUL characters."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 def field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
@@ -55,7 +66,7 @@ def read_json_object() -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
