@@ -11,7 +11,7 @@ from auth_service import service
 from auth_service.app import create_app
 from auth_service.db import db
 from auth_service.models import App
-from oms_shared.testing import rolled_back
+from oms_shared.testing import app_in_transaction
 
 
 @pytest.fixture
@@ -21,11 +21,8 @@ def config(base_config: dict[str, Any], database_url: str) -> dict[str, Any]:
 
 @pytest.fixture
 def app(config: dict[str, Any]) -> Flask:
-    app = create_app(config)
-    app.extensions["oms_db"].create_all()
-    with rolled_back(app):
+    with app_in_transaction(create_app, config) as app:
         yield app
-    app.extensions["oms_db"].engine.dispose()
 
 
 @pytest.fixture

@@ -7,23 +7,18 @@ from sqlalchemy.orm import Session
 
 from device_service.models import Batch
 from device_service.schemas import BatchList, BatchUpdate
-from oms_shared.database import int_id
+from oms_shared.database import get_in_tenant, get_or_404, int_id
 from oms_shared.errors import NotFound
 from oms_shared.filters import contains
 from oms_shared.pagination import paginate
 
 
 def get(*, session: Session, tenant: str, batch_id: int | str) -> Batch | None:
-    ident = int_id(batch_id)
-    batch = session.get(Batch, ident) if ident is not None else None
-    return batch if batch is not None and batch.tenant == tenant else None
+    return get_in_tenant(session, Batch, int_id(batch_id), tenant)
 
 
 def get_or_raise(*, session: Session, tenant: str, batch_id: int | str) -> Batch:
-    batch = get(session=session, tenant=tenant, batch_id=batch_id)
-    if batch is None:
-        raise NotFound("batch", batch_id)
-    return batch
+    return get_or_404(session, Batch, int_id(batch_id), tenant=tenant, resource="batch")
 
 
 def get_for_update(*, session: Session, tenant: str, batch_id: int | str) -> Batch:

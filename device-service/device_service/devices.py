@@ -10,25 +10,23 @@ from sqlalchemy.orm import Session
 
 from device_service.models import Device
 from device_service.schemas import DeviceList, DeviceUpdate
-from oms_shared.errors import NotFound
+from oms_shared.database import get_in_tenant, get_or_404
 from oms_shared.filters import contains
 from oms_shared.pagination import PageQuery, paginate
 
 IN_STOCK = ("inactive", "online", "offline", "disabled")
 
 
+def _key(device_id: str) -> str | None:
+    return device_id if len(device_id) <= 36 else None
+
+
 def get(*, session: Session, tenant: str, device_id: str) -> Device | None:
-    if len(device_id) > 36:
-        return None
-    device = session.get(Device, device_id)
-    return device if device is not None and device.tenant == tenant else None
+    return get_in_tenant(session, Device, _key(device_id), tenant)
 
 
 def get_or_raise(*, session: Session, tenant: str, device_id: str) -> Device:
-    device = get(session=session, tenant=tenant, device_id=device_id)
-    if device is None:
-        raise NotFound("device", device_id)
-    return device
+    return get_or_404(session, Device, _key(device_id), tenant=tenant, resource="device")
 
 
 def get_all(*, session: Session, tenant: str, query: DeviceList) -> tuple[list[Device], int]:

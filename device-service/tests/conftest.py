@@ -8,16 +8,14 @@ from flask import Flask
 from device_service.app import create_app
 from device_service.db import db
 from oms_shared.catalog import ProductCatalog, ProductSnapshot
-from oms_shared.testing import rolled_back
+from oms_shared.testing import app_in_transaction
 
 
 @pytest.fixture
 def app(base_config: dict[str, Any], database_url: str) -> Flask:
-    app = create_app({**base_config, "device": {"database_url": database_url}})
-    app.extensions["oms_db"].create_all()
-    with rolled_back(app):
+    config = {**base_config, "device": {"database_url": database_url}}
+    with app_in_transaction(create_app, config) as app:
         yield app
-    app.extensions["oms_db"].engine.dispose()
 
 
 @pytest.fixture

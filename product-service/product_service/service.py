@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from oms_shared.database import int_id
-from oms_shared.errors import Conflict, NotFound
+from oms_shared.database import get_in_tenant, get_or_404, int_id
+from oms_shared.errors import Conflict
 from oms_shared.filters import contains
 from oms_shared.pagination import paginate
 from product_service.models import Product
@@ -17,16 +17,11 @@ from product_service.schemas import ProductCreate, ProductList, ProductUpdate
 
 
 def get(*, session: Session, tenant: str, product_id: int | str) -> Product | None:
-    ident = int_id(product_id)
-    product = session.get(Product, ident) if ident is not None else None
-    return product if product is not None and product.tenant == tenant else None
+    return get_in_tenant(session, Product, int_id(product_id), tenant)
 
 
 def get_or_raise(*, session: Session, tenant: str, product_id: int | str) -> Product:
-    product = get(session=session, tenant=tenant, product_id=product_id)
-    if product is None:
-        raise NotFound("product", product_id)
-    return product
+    return get_or_404(session, Product, int_id(product_id), tenant=tenant, resource="product")
 
 
 def get_all(*, session: Session, tenant: str, query: ProductList) -> tuple[list[Product], int]:

@@ -5,18 +5,16 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from oms_shared.testing import rolled_back
+from oms_shared.testing import app_in_transaction
 from product_service.app import create_app
 from product_service.db import db
 
 
 @pytest.fixture
 def app(base_config: dict[str, Any], database_url: str) -> Flask:
-    app = create_app({**base_config, "product": {"database_url": database_url}})
-    app.extensions["oms_db"].create_all()
-    with rolled_back(app):
+    config = {**base_config, "product": {"database_url": database_url}}
+    with app_in_transaction(create_app, config) as app:
         yield app
-    app.extensions["oms_db"].engine.dispose()
 
 
 @pytest.fixture

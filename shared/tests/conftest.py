@@ -14,7 +14,7 @@ from oms_shared import OMS, Api, Base, Database, Page, PageQuery, Schema, curren
 from oms_shared.database import get_or_404
 from oms_shared.errors import InvalidState
 from oms_shared.pagination import paginate
-from oms_shared.testing import rolled_back, token_for
+from oms_shared.testing import app_in_transaction, token_for
 
 
 class NoteBase(Base):
@@ -99,11 +99,8 @@ def make_app():
 @pytest.fixture
 def app(base_config: dict[str, Any], database_url: str) -> Flask:
     config = {**base_config, "product": {"database_url": database_url}}
-    app = create_app(config)
-    app.extensions["oms_db"].create_all()
-    with rolled_back(app):
+    with app_in_transaction(create_app, config) as app:
         yield app
-    app.extensions["oms_db"].engine.dispose()
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from oms_shared.envelope import error_for, error_response
 from oms_shared.errors import NotFound
 
-__all__ = ["MAX_INT_ID", "Base", "Database", "get_or_404", "int_id", "make_engine", "on_commit"]
+__all__ = ["MAX_INT_ID", "Base", "Database", "get_in_tenant", "get_or_404", "int_id",
+           "make_engine", "on_commit"]
 
 T = TypeVar("T")
 
@@ -178,10 +179,17 @@ def int_id(value: object) -> int | None:
     return number if 0 < number <= MAX_INT_ID else None
 
 
-def get_or_404(session: Session, model: type[T], ident: object, *, tenant: str | None = None,
-               resource: str | None = None) -> T:
-    """The row with that primary key in the tenant, or :class:`NotFound`."""
+def get_in_tenant(session: Session, model: type[T], ident: object, tenant: str) -> T | None:
+    """The row with that primary key if it belongs to the tenant: another tenant's row
+    is as missing as one that does not exist."""
     obj = session.get(model, ident) if ident is not None else None
-    if obj is None or (tenant is not None and getattr(obj, "tenant", None) != tenant):
+    return obj if obj is not None and getattr(obj, "tenant", None) == tenant else None
+
+
+def get_or_404(session: Session, model: type[T], ident: object, *, tenant: str,
+               resource: str | None = None) -> T:
+    """The tenant's row with that primary key, or :class:`NotFound`."""
+    obj = get_in_tenant(session, model, ident, tenant)
+    if obj is None:
         raise NotFound(resource or model.__name__.lower(), ident)
     return obj

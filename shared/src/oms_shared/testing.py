@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask import Flask
 from sqlalchemy.orm import sessionmaker
@@ -11,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 from oms_shared.revocation import RevocationStore
 from oms_shared.tokens import issue
 
-__all__ = ["rolled_back", "token_for"]
+__all__ = ["app_in_transaction", "rolled_back", "token_for"]
 
 
 @contextmanager
@@ -33,6 +34,20 @@ def rolled_back(app: Flask) -> Iterator[None]:
         state.sessionmaker = original
         outer.rollback()
         connection.close()
+
+
+@contextmanager
+def app_in_transaction(factory: Callable[[dict[str, Any]], Flask],
+                       config: dict[str, Any]) -> Iterator[Flask]:
+    """A service app with its tables created, every request of the test inside one
+    rolled-back transaction, and its engine disposed afterwards."""
+    app = factory(config)
+    app.extensions["oms_db"].create_all()
+    try:
+        with rolled_back(app):
+            yield app
+    finally:
+        app.extensions["oms_db"].engine.dispose()
 
 
 def token_for(app: Flask, *, app_id: str = "test-app", tenant: str = "t1",
