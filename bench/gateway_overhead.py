@@ -3,7 +3,9 @@
 Both run under the same gunicorn settings (``oms_shared.gunicorn_conf``: the
 same workers, threads and worker class). The bare endpoint is the floor; the
 ratio is (requests/s through the gateway) / (requests/s of the floor), both
-measured with wrk in this run, alternating, best of the rounds.
+measured with wrk in this run, alternating, best of the rounds. For reference it
+also measures the bare endpoint behind an nginx that does nothing but proxy: the
+cost of the hop alone on the same two cores.
 
     python bench/gateway_overhead.py [--seconds 10] [--connections 32] [--rounds 2]
 """
@@ -79,6 +81,46 @@ def start_bare(port: int, workers: int, threads: int) -> subprocess.Popen:
     raise RuntimeError("bare app did not start")
 
 
+PLAIN_PROXY = """
+user {user};
+worker_processes 2;
+pid {run}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {run}; proxy_temp_path {run};
+    upstream bare {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location / {{ proxy_pass http://bare; }}
+    }}
+}}
+"""
+
+
+def start_plain_proxy(upstream: int) -> tuple[subprocess.Popen, int]:
+    """The bare endpoint behind an nginx that only proxies: the hop's own cost."""
+    run = Path(tempfile.mkdtemp(prefix="oms-bench-nginx-"))
+    port = free_port()
+    conf = run / "nginx.conf"
+    conf.write_text(PLAIN_PROXY.format(user="root" if os.geteuid() == 0 else "nobody",
+                                       run=run, upstream=upstream, port=port))
+    nginx = subprocess.Popen(["nginx", "-p", str(run), "-c", str(conf), "-e", "stderr",
+                              "-g", "daemon off;"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            requests.post(f"http://127.0.0.1:{port}/bare", timeout=1)
+            return nginx, port
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    nginx.kill()
+    raise RuntimeError("plain proxy did not start")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,6 +142,7 @@ def main() -> None:
     bare_port = free_port()
     stack.start()
     bare = start_bare(bare_port, args.workers, args.threads)
+    proxy, proxy_port = start_plain_proxy(bare_port)
     try:
         creds = stack.credentials
         caller = Caller(stack.url, creds["app_id"], creds["app_secret"]).sign_in()
@@ -110,13 +153,17 @@ def main() -> None:
         time.sleep(2)
         wrk(f"http://127.0.0.1:{bare_port}/bare", {}, 1, args.connections)
         wrk(gateway_url, {"Token": caller.token}, 1, args.connections)
-        results: dict[str, list[dict[str, float]]] = {"bare": [], "gateway": []}
+        results: dict[str, list[dict[str, float]]] = {"bare": [], "proxied": [], "gateway": []}
         for _ in range(args.rounds):
             results["bare"].append(wrk(f"http://127.0.0.1:{bare_port}/bare", {},
                                        args.seconds, args.connections))
+            results["proxied"].append(wrk(f"http://127.0.0.1:{proxy_port}/bare", {},
+                                          args.seconds, args.connections))
             results["gateway"].append(wrk(gateway_url, {"Token": caller.token},
                                           args.seconds, args.connections))
     finally:
+        proxy.terminate()
+        proxy.wait()
         bare.terminate()
         bare.wait()
         stack.stop()
@@ -129,9 +176,12 @@ def main() -> None:
     print("|---|---|---|---|---|")
     print("| bare Flask JSON endpoint (floor) | {rps:.0f} | {p50_ms:.2f} | {p99_ms:.2f} | "
           "{non_2xx} |".format(**best["bare"]))
+    print("| the same bare endpoint behind a plain nginx proxy (reference) | {rps:.0f} | "
+          "{p50_ms:.2f} | {p99_ms:.2f} | {non_2xx} |".format(**best["proxied"]))
     print("| /pms/system/setting/info via nginx, token checked | {rps:.0f} | {p50_ms:.2f} | "
           "{p99_ms:.2f} | {non_2xx} |".format(**best["gateway"]))
-    print(f"ratio gateway/floor: {ratio:.2f}")
+    print(f"ratio gateway/floor: {ratio:.2f}; plain proxy/floor: "
+          f"{best['proxied']['rps'] / best['bare']['rps']:.2f}")
     print(json.dumps({"ratio": round(ratio, 3), **{k: v for k, v in best.items()}}))
 
 
