@@ -23,8 +23,9 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup
-	$(PY) bench/gateway_overhead.py
+	$(PY) bench/gateway_overhead.py --rounds 3
 	$(PY) bench/production.py
+	$(PY) bench/worker_cpu.py
 
 # Regenerate the committed API document and compose gateway config from the code.
 openapi: setup
