@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from gateway_overhead import start_bare, wrk  # noqa: E402
+
 from oms_gateway.stack import Stack, free_port  # noqa: E402
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, MetaData, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oms_shared import Base, utcnow
@@ -10,6 +10,7 @@ from oms_shared import Base, utcnow
 
 class AuthBase(Base):
     __abstract__ = True
+    metadata = MetaData()
 
 
 class App(AuthBase):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oms_shared import Base, utcnow
@@ -10,6 +10,7 @@ from oms_shared import Base, utcnow
 
 class DeviceBase(Base):
     __abstract__ = True
+    metadata = MetaData()
 
 
 class Batch(DeviceBase):

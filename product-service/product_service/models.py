@@ -3,7 +3,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Identity, Integer, String, UniqueConstraint, event, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Identity,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oms_shared import Base, utcnow
@@ -13,6 +23,7 @@ FIRST_PRODUCT_ID = 10000
 
 class ProductBase(Base):
     __abstract__ = True
+    metadata = MetaData()
 
 
 class Product(ProductBase):

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import String, select
+from sqlalchemy import MetaData, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oms_shared import OMS, Api, Base, Database, Page, PageQuery, Schema, current_tenant
@@ -19,6 +19,7 @@ from oms_shared.testing import app_in_transaction, token_for
 
 class NoteBase(Base):
     __abstract__ = True
+    metadata = MetaData()
 
 
 class Note(NoteBase):

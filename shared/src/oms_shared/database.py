@@ -18,6 +18,7 @@ from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from oms_shared import migrations
 from oms_shared.envelope import error_for, error_response
 from oms_shared.errors import NotFound
 
@@ -28,7 +29,9 @@ T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
-    """Services subclass this per service, each with its own metadata."""
+    """Each service subclasses this once, abstract and with a ``MetaData()`` of its own,
+    so its tables (and migrations) never mix with another service's, even in a
+    process that imports several (tests, the OpenAPI export)."""
 
     __abstract__ = True
 
@@ -62,27 +65,36 @@ def make_engine(url: str) -> Engine:
 
 
 class _State:
-    def __init__(self, engine: Engine, metadata: MetaData) -> None:
+    def __init__(self, engine: Engine, metadata: MetaData, service: str, package: str) -> None:
         self.engine = engine
         self.metadata = metadata
+        self.service = service
+        self.package = package
         self.sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
 
     def create_all(self) -> None:
-        """Create the tables; serialised on PostgreSQL by an advisory lock."""
+        """The tables straight from the models (tests); serialised on PostgreSQL."""
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
                              {"name": "oms-schema"})
             self.metadata.create_all(conn)
 
+    def migrate(self) -> None:
+        """The tables through the service's migrations (what deployments run)."""
+        migrations.upgrade(self.engine, self.metadata, service=self.service,
+                           package=self.package)
+
 
 class Database:
     """Flask extension: ``db.init_app(app, metadata)``, then ``db.session``."""
 
     def init_app(self, app: Flask, metadata: MetaData) -> None:
+        """``metadata`` is the service's; its migrations are in ``<package>/migrations``."""
         oms = app.extensions["oms"]
         url = oms.settings.database_url(oms.service)
-        app.extensions["oms_db"] = _State(make_engine(url), metadata)
+        package = app.import_name.split(".")[0]
+        app.extensions["oms_db"] = _State(make_engine(url), metadata, oms.service, package)
         app.after_request(self._commit)
         app.teardown_request(self._close)
 

@@ -12,7 +12,7 @@ from flask import Flask, Response, current_app
 from flask.cli import with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from oms_shared import auth, logs, requestid
+from oms_shared import auth, logs, migrations, requestid
 from oms_shared.client import ServiceClient
 from oms_shared.envelope import register_error_handlers
 from oms_shared.health import blueprint as health_blueprint
@@ -63,6 +63,7 @@ class OMS:
         register_error_handlers(app)
         app.register_blueprint(health_blueprint)
         app.cli.add_command(init_db)
+        app.cli.add_command(db_revision)
         return oms_state
 
 
@@ -81,8 +82,20 @@ def _after(response: Response) -> Response:
 @click.command("init-db")
 @with_appcontext
 def init_db() -> None:
-    """Create the service's tables (nothing to do for a service without a database)."""
+    """Bring the service's tables to the latest migration (none without a database)."""
     database = current_app.extensions.get("oms_db")
     if database is not None:
-        database.create_all()
+        database.migrate()
     click.echo(f"{state().service}: schema ready")
+
+
+@click.command("db-revision")
+@click.option("-m", "--message", required=True, help="What the revision changes.")
+@with_appcontext
+def db_revision(message: str) -> None:
+    """Write a migration from what the models have and the database lacks."""
+    database = current_app.extensions.get("oms_db")
+    if database is None:
+        raise click.ClickException(f"{state().service} has no database")
+    migrations.revision(database.engine, database.metadata, service=database.service,
+                        package=database.package, message=message)

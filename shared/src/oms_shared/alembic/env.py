@@ -1,0 +1,18 @@
+"""The one Alembic environment every service's migrations run in.
+
+:mod:`oms_shared.migrations` hands it the connection, the service's metadata and
+its version table through ``config.attributes``.
+"""
+
+from alembic import context
+
+attributes = context.config.attributes
+context.configure(
+    connection=attributes["connection"],
+    target_metadata=attributes["metadata"],
+    version_table=attributes["version_table"],
+    render_as_batch=True,  # SQLite alters tables by copying them
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
