@@ -168,3 +168,24 @@ def test_a_removed_product_cannot_produce(caller):
 ])
 def test_out_of_range_and_odd_input_never_crashes(caller, path, body, status, code):
     _error(caller.post(path, body), status, code)
+
+
+def test_a_product_being_produced_cannot_be_removed(platform, caller):
+    """The guard across services: a removal while a batch is in flight is refused."""
+    import redis as redis_client
+
+    from oms_shared.catalog import ProductGuard
+
+    made = caller.data("/oms/product/add", {"name": "busy", "code": "busy-1"})
+    env = platform.stack.child_env
+    guard = ProductGuard(redis_client.Redis.from_url(env["OMS_REDIS__URL"]),
+                         env["OMS_REDIS__PREFIX"])
+    guard.start_producing(made["id"])  # what a submit in flight holds
+    try:
+        body = _error(caller.post(f"/oms/product/remove/{made['id']}"), 409, 40901)
+        assert "being produced" in body["message"]
+    finally:
+        guard.stop_producing(made["id"])
+    assert caller.data(f"/oms/product/remove/{made['id']}", {}) is None
+    _error(caller.post("/oms/produce/submit", {"name": "n", "amount": 1, "batch_no": "BUSY-1",
+                                               "product_id": made["id"]}), 404, 40401)

@@ -22,7 +22,8 @@ from device_service.lifecycle import announce_removed
 from device_service.models import Batch, Device
 from device_service.schemas import BatchSubmit
 from oms_shared import OMSState
-from oms_shared.catalog import ProductCatalog, ProductSnapshot, fetch_product
+from oms_shared.catalog import ProductCatalog, ProductGuard, ProductSnapshot, fetch_product
+from oms_shared.database import on_finish
 from oms_shared.errors import Conflict, InvalidState
 from oms_shared.times import utcnow
 
@@ -55,8 +56,12 @@ def _device_rows(batch: Batch, amount: int) -> list[dict]:
 
 
 def submit(*, session: Session, oms: OMSState, tenant: str, data: BatchSubmit) -> Batch:
-    """Create the batch and all its devices in the request's one transaction."""
+    """Create the batch and all its devices in the request's one transaction; the
+    product cannot be removed until that transaction ends (``ProductGuard``)."""
     product = _product(oms, tenant, data.product_id)
+    guard = ProductGuard(oms.redis, oms.settings.redis.prefix)
+    guard.start_producing(product.id)
+    on_finish(session, lambda: guard.stop_producing(product.id))
     if batches.get_by_batch_no(session=session, tenant=tenant, batch_no=data.batch_no):
         raise Conflict("batch_no", f"batch {data.batch_no!r} already exists")
     batch = Batch(tenant=tenant, name=data.name, batch_no=data.batch_no,

@@ -165,3 +165,16 @@ def test_counts_by_product(session, oms, product):
                                     product_ids=[10000, 10001]) == {10000: 3, 10001: 0}
     assert devices.count_by_product(session=session, tenant="t2",
                                     product_ids=[10000]) == {10000: 0}
+
+
+def test_a_submit_releases_its_guard_however_it_ends(session, oms, product, redis_client):
+    product()
+    key = f"{oms.settings.redis.prefix}:catalog:producing:10000"
+    _submit(session, oms, batch_no="G1")
+    assert redis_client.get(key) == "1"  # held until the transaction ends
+    session.commit()
+    assert redis_client.get(key) == "0"
+    with pytest.raises(Conflict):
+        _submit(session, oms, batch_no="G1")
+    session.rollback()
+    assert redis_client.get(key) == "0"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from oms_shared import OMSState
-from oms_shared.catalog import ProductCatalog, ProductSnapshot
-from oms_shared.database import int_id, on_commit
+from oms_shared.catalog import ProductCatalog, ProductGuard, ProductSnapshot
+from oms_shared.database import int_id, on_commit, on_finish
 from oms_shared.errors import InvalidState
 from product_service import service
 from product_service.models import Product
@@ -77,10 +77,14 @@ def update(*, session: Session, oms: OMSState, tenant: str, product_id: str,
 
 
 def remove(*, session: Session, oms: OMSState, tenant: str, product_id: str) -> None:
-    """Refused while the product has devices. The count and the delete are two services'
-    data, so a batch submitted in between can slip through (see docs/architecture.md)."""
-    count = _count_one(oms, product_id)
+    """Refused while the product has devices, or while a batch of it is being produced
+    (``ProductGuard`` keeps the count and the delete from racing a submit)."""
     product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
+    session.commit()  # end the read: no lock across the peer call below
+    guard = ProductGuard(oms.redis, oms.settings.redis.prefix)
+    guard.start_removing(product.id)
+    on_finish(session, lambda: guard.stop_removing(product.id))
+    count = device_counts(oms, [product.id]).get(product.id, 0)
     if count:
         raise InvalidState(f"product {product.id} still has {count} devices; remove them first")
     service.delete(session=session, product=product)

@@ -74,3 +74,44 @@ def test_an_older_revision_never_replaces_a_newer_one(catalog):
 def test_a_miss_asks_the_product_service(catalog, offline_client):
     with pytest.raises(Unavailable):
         fetch_product(catalog=catalog, client=offline_client, product_id=10001, tenant="t1")
+
+
+@pytest.fixture
+def guard(redis_client, redis_prefix):
+    from oms_shared.catalog import ProductGuard
+
+    return ProductGuard(redis_client, f"{redis_prefix}:guard-{uuid.uuid4().hex[:8]}")
+
+
+def test_a_removal_waits_for_a_batch_being_produced(guard):
+    from oms_shared.errors import InvalidState
+
+    guard.start_producing(10000)
+    with pytest.raises(InvalidState, match="being produced"):
+        guard.start_removing(10000)
+    guard.stop_producing(10000)
+    guard.start_removing(10000)  # now free
+    with pytest.raises(InvalidState, match="being removed"):
+        guard.start_producing(10000)
+    guard.stop_removing(10000)
+    guard.start_producing(10000)
+    guard.stop_producing(10000)
+
+
+def test_interleavings_never_let_both_through(guard):
+    """Whatever the order of the four steps, a submit and a removal never both pass."""
+    from oms_shared.errors import InvalidState
+
+    for removal_first in (True, False):
+        passed = []
+        steps = [("remove", guard.start_removing), ("produce", guard.start_producing)]
+        for name, step in (steps if removal_first else steps[::-1]):
+            try:
+                step(10001)
+                passed.append(name)
+            except InvalidState:
+                pass
+        assert len(passed) == 1
+        guard.stop_removing(10001)
+        if "produce" in passed:
+            guard.stop_producing(10001)

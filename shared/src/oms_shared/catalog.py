@@ -24,9 +24,9 @@ import redis
 from pydantic import BaseModel
 
 from oms_shared.client import ServiceClient
-from oms_shared.errors import NotFound
+from oms_shared.errors import InvalidState, NotFound
 
-__all__ = ["ProductCatalog", "ProductSnapshot", "fetch_product"]
+__all__ = ["ProductCatalog", "ProductGuard", "ProductSnapshot", "fetch_product"]
 
 log = logging.getLogger("oms.catalog")
 TTL_SECONDS = 300
@@ -104,3 +104,55 @@ def fetch_product(*, catalog: ProductCatalog, client: ServiceClient, product_id:
         raise NotFound("product", product_id)
     catalog.put_if_absent(snapshot)
     return snapshot
+
+
+class ProductGuard:
+    """Keeps a product removal and a batch submit for it from overlapping.
+
+    They are two services' transactions, so neither can lock the other's rows.
+    Instead each raises its own flag in Redis and then reads the other's: a submit
+    counts itself in ``producing`` and then looks for ``removing``; a removal sets
+    ``removing`` and then looks at ``producing``. Redis orders the four steps, so at
+    least one of the two sees the other and refuses (409/40901): a removal can never
+    count zero devices while a batch for the product is being written. Flags expire,
+    so a crashed process cannot block a product forever.
+    """
+
+    PRODUCING_TTL = 900
+    REMOVING_TTL = 120
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def _producing(self, product_id: int) -> str:
+        return f"{self.prefix}:catalog:producing:{product_id}"
+
+    def _removing(self, product_id: int) -> str:
+        return f"{self.prefix}:catalog:removing:{product_id}"
+
+    def start_producing(self, product_id: int) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incr(self._producing(product_id))
+        pipe.expire(self._producing(product_id), self.PRODUCING_TTL)
+        pipe.exists(self._removing(product_id))
+        _, _, removing = pipe.execute()
+        if removing:
+            self.stop_producing(product_id)
+            raise InvalidState(f"product {product_id} is being removed")
+
+    def stop_producing(self, product_id: int) -> None:
+        self.client.decr(self._producing(product_id))
+
+    def start_removing(self, product_id: int) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self._removing(product_id), 1, ex=self.REMOVING_TTL)
+        pipe.get(self._producing(product_id))
+        _, producing = pipe.execute()
+        if producing and int(producing) > 0:
+            self.stop_removing(product_id)
+            raise InvalidState(f"a batch of product {product_id} is being produced; "
+                               "retry when it is done")
+
+    def stop_removing(self, product_id: int) -> None:
+        self.client.delete(self._removing(product_id))

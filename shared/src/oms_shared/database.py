@@ -23,7 +23,7 @@ from oms_shared.envelope import error_for, error_response
 from oms_shared.errors import NotFound
 
 __all__ = ["MAX_INT_ID", "Base", "Database", "get_in_tenant", "get_or_404", "int_id",
-           "make_engine", "on_commit"]
+           "make_engine", "on_commit", "on_finish"]
 
 T = TypeVar("T")
 
@@ -142,6 +142,7 @@ class Database:
         if session is not None:
             session.rollback()
             session.close()
+            _run(session.info.pop("oms_on_finish", []))  # no transaction ever began
 
 
     @contextmanager
@@ -159,21 +160,34 @@ def on_commit(session: Session, action: Callable[[], None]) -> None:
     session.info.setdefault("oms_after_commit", []).append(action)
 
 
+def on_finish(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's transaction ends, committed or rolled back.
+
+    For releasing what was claimed for the transaction's sake (a mark in Redis).
+    """
+    session.info.setdefault("oms_on_finish", []).append(action)
+
+
+def _run(actions: list[Callable[[], None]]) -> None:
+    for action in actions:
+        try:
+            action()
+        except Exception:  # the transaction is over; a failed follow-up must not undo it
+            logging.getLogger("oms.database").exception("after-transaction action failed")
+
+
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT released: the transaction is not committed yet
-    for action in session.info.pop("oms_after_commit", []):
-        try:
-            action()
-        except Exception:  # the data is committed; a failed follow-up must not undo it
-            logging.getLogger("oms.database").exception("after-commit action failed")
+    _run(session.info.pop("oms_after_commit", []) + session.info.pop("oms_on_finish", []))
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_after_commit(session: Session) -> None:
     if not session.in_nested_transaction():
         session.info.pop("oms_after_commit", None)
+        _run(session.info.pop("oms_on_finish", []))
 
 
 MAX_INT_ID = 2**31 - 1  # integer keys are 32-bit columns
