@@ -8,6 +8,7 @@ import time
 
 import pytest
 import redis
+
 from oms_gateway.stack import free_port
 from oms_shared.revocation import GenerationWatcher, RevocationStore
 
