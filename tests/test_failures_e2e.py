@@ -50,3 +50,17 @@ def test_a_stopped_service_is_503_and_shows_down(platform):
         time.sleep(0.3)
     assert status == "down"
     assert services["auth"]["status"] == "up"
+
+
+def test_a_dead_peer_service_is_a_503_naming_it(platform):
+    """Products need the device service for their counts: without it, a clear 503."""
+    caller = platform.default_caller()
+    made = caller.data("/oms/product/add", {"name": "lonely", "code": "peer-down"})
+    port = platform.stack.ports["device"][0]
+    platform.stack.stop_child(f"device-{port}")
+    response = caller.post(f"/oms/product/detail/{made['id']}")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == 50300
+    assert "device service" in body["message"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
