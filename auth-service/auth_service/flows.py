@@ -3,6 +3,8 @@
 Revocation order: bump the generation in the database (flush), publish it to
 Redis, then the caller commits. If the commit fails the published generation
 is ahead of the database and old tokens are refused anyway: it fails closed.
+Issuing locks the app's row while checking it, so it never signs a generation
+that a concurrent revocation has made live for a row it did not see.
 """
 
 from __future__ import annotations
@@ -42,24 +44,31 @@ def _read(token: str, exp: int, now: float) -> TokenRead:
 
 
 def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> TokenRead:
+    """Check the signed request against the app's row and sign a token for the row's
+    generation. The row is locked while it is checked, so a disable or a rotation that
+    is being committed either comes first (and is seen) or waits for the token."""
     now = time.time()
     raw_ts, ts = request.timestamp, epoch_seconds(request.timestamp)
-    app = service.get(session=session, app_id=request.app_id)
+    app = service.get_for_update(session=session, app_id=request.app_id)
     if app is None or not app.enabled:
         raise UnknownApp()
     window = oms.settings.auth.timestamp_window
     if abs(now - ts) > window:
         raise StaleTimestamp(f"timestamp outside the allowed window of ±{window} s")
-    if not hmac.compare_digest(expected_sign(app.app_id, raw_ts, app.secret),
-                               request.sign.lower()):
+    if not hmac.compare_digest(expected_sign(app.app_id, raw_ts, app.secret).encode(),
+                               request.sign.lower().encode()):
         raise BadSignature()
 
     prefix = oms.settings.redis.prefix
     store = RevocationStore(oms.redis, prefix)
-    store.publish_generation(app.app_id, app.token_generation, only_if_missing=True)
-    # Redis may be ahead of the database if a revocation's commit failed after it
-    # published: tokens then take the live generation rather than being born revoked.
-    generation = max(app.token_generation, store.generation(app.app_id) or 0)
+    live = store.generation(app.app_id)
+    if live is None:  # Redis lost it: restore the row's
+        store.publish_generation(app.app_id, app.token_generation, only_if_missing=True)
+    elif live > app.token_generation:
+        # A revocation published and then failed to commit (none is in flight: we hold
+        # the row). Catch the row up, so the token's generation is the row's and live.
+        service.update(session=session, app=app, token_generation=live)
+    generation = app.token_generation
     cache_key = (f"{prefix}:auth:issued:{app.app_id}:{generation}:"
                  f"{raw_ts}:{request.sign.lower()}")
     cached = oms.redis.get(cache_key)

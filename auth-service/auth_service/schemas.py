@@ -24,7 +24,8 @@ SignedTimestamp = Annotated[str, BeforeValidator(_timestamp_text),
 class TokenRequest(Schema):
     app_id: StrictStr = Field(min_length=1, max_length=64)
     timestamp: SignedTimestamp
-    sign: StrictStr = Field(min_length=1, max_length=128)
+    sign: StrictStr = Field(pattern=r"^[0-9A-Fa-f]{32}$",
+                            description="lowercase hex MD5 of app_id + timestamp + app_secret")
 
 
 class TokenRead(BaseModel):

@@ -19,6 +19,13 @@ def get(*, session: Session, app_id: str) -> App | None:
     return session.get(App, app_id)
 
 
+def get_for_update(*, session: Session, app_id: str) -> App | None:
+    """The app, its row locked until the transaction ends (PostgreSQL; SQLite's
+    transactions are serialised anyway): a revocation in flight finishes first."""
+    return session.scalar(select(App).where(App.app_id == app_id).with_for_update()
+                          .execution_options(populate_existing=True))
+
+
 def get_or_raise(*, session: Session, app_id: str) -> App:
     app = get(session=session, app_id=app_id)
     if app is None:

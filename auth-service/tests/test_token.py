@@ -1,4 +1,4 @@
-"""``/oms/auth/token`` as API.md describes it."""
+"""``/oms/auth/token`` as ``docs/api.md`` describes it."""
 
 from __future__ import annotations
 
@@ -96,3 +96,11 @@ def test_the_secret_never_appears_in_a_response(client, make_app_row, signed):
     row = make_app_row()
     for body in (signed(row), signed(row, secret="f" * 32)):
         assert row.secret not in _token(client, body).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("bad", ["é" * 32, "g" * 32, "a" * 31, "a" * 33, "\uff10" * 32])
+def test_a_sign_that_is_not_32_hex_characters_is_40001(client, make_app_row, signed, bad):
+    body = {**signed(make_app_row()), "sign": bad}
+    response = _token(client, body)
+    assert response.status_code == 400
+    assert [e["field"] for e in response.get_json()["data"]["errors"]] == ["sign"]

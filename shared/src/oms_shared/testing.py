@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,7 +13,12 @@ from sqlalchemy.orm import sessionmaker
 from oms_shared.revocation import RevocationStore
 from oms_shared.tokens import issue
 
-__all__ = ["app_in_transaction", "rolled_back", "token_for"]
+__all__ = ["app_in_transaction", "rolled_back", "sign", "token_for"]
+
+
+def sign(app_id: str, timestamp: str, secret: str) -> str:
+    """The token request's signature, as a client computes it."""
+    return hashlib.md5(f"{app_id}{timestamp}{secret}".encode()).hexdigest()  # noqa: S324
 
 
 @contextmanager
