@@ -210,3 +210,13 @@ def test_hostile_token_requests_are_refused_cleanly(platform, body, status, code
     response = requests.post(f"{platform.url}/oms/auth/token", data=body, timeout=10)
     assert response.status_code == status
     assert response.json()["code"] == code
+
+
+def test_the_data_folder_is_private_to_the_platform_user(platform, caller):
+    """It holds auth.db (app secrets), device.db (device secrets), the JWT secret."""
+    caller.post("/pms/system/setting/info")
+    data_dir = platform.stack.data_dir
+    assert (data_dir / "auth.db").exists() and (data_dir / "device.db").exists()
+    open_to_others = [str(path.relative_to(data_dir)) for path in [data_dir, *data_dir.rglob("*")]
+                      if not path.is_symlink() and path.stat().st_mode & 0o077]
+    assert open_to_others == []

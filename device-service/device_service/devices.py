@@ -8,7 +8,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from device_service.models import Device
+from device_service.models import Batch, Device
 from device_service.schemas import DeviceList, DeviceUpdate
 from oms_shared.database import get_in_tenant, get_or_404
 from oms_shared.filters import contains
@@ -52,12 +52,29 @@ def get_batch_page(*, session: Session, batch_id: int,
     return paginate(session, stmt, query)
 
 
-def get_batch_chunk(*, session: Session, batch_id: int, after_seq: int,
-                    size: int) -> list[tuple[str, str, str, str, str, int]]:
-    """One keyset chunk of a batch for the CSV: cheap at any depth."""
-    stmt = (select(Device.id, Device.product_key, Device.device_name, Device.device_secret,
-                   Device.batch_no, Device.seq)
-            .where(Device.batch_id == batch_id, Device.seq > after_seq)
+CSV_COLUMNS = (Device.id, Device.product_key, Device.device_name, Device.device_secret,
+               Device.batch_no)
+
+
+def csv_size(*, session: Session, batch_id: int) -> tuple[int, int]:
+    """How many devices the batch has and how many bytes their CSV lines take (every
+    column is ASCII and never needs quoting: ids, keys, hex and batch numbers)."""
+    line = sum((func.length(column) for column in CSV_COLUMNS), start=len(CSV_COLUMNS))
+    count, size = session.execute(select(func.count(), func.coalesce(func.sum(line), 0))
+                                  .where(Device.batch_id == batch_id)).one()
+    return int(count), int(size)
+
+
+def get_batch_chunk(*, session: Session, tenant: str, batch_id: int, batch_no: str,
+                    after_seq: int, size: int) -> list[tuple[str, str, str, str, str, int]]:
+    """One keyset chunk of a batch for the CSV: cheap at any depth. Scoped to the tenant
+    and to the batch as it was (its number too), so a batch removed meanwhile yields
+    nothing, and no other batch, whoever's, can ever take its place."""
+    stmt = (select(*CSV_COLUMNS, Device.seq)
+            .join(Batch, Batch.id == Device.batch_id)
+            .where(Batch.id == batch_id, Batch.tenant == tenant, Batch.batch_no == batch_no,
+                   Device.batch_id == batch_id, Device.tenant == tenant,
+                   Device.seq > after_seq)
             .order_by(Device.seq).limit(size))
     return [tuple(row) for row in session.execute(stmt)]
 

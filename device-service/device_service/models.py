@@ -17,7 +17,8 @@ class Batch(DeviceBase):
     """A production batch: ``amount`` devices of one product, pending until confirmed."""
 
     __tablename__ = "batches"
-    __table_args__ = (UniqueConstraint("tenant", "batch_no", name="uq_batches_tenant_batch_no"),)
+    __table_args__ = (UniqueConstraint("tenant", "batch_no", name="uq_batches_tenant_batch_no"),
+                      {"sqlite_autoincrement": True})  # ids are never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant: Mapped[str] = mapped_column(String(64), index=True)

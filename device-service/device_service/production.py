@@ -7,11 +7,10 @@ CSV is streamed in keyset chunks so memory stays flat however large the batch.
 
 from __future__ import annotations
 
-import csv
-import io
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +27,7 @@ from oms_shared.errors import Conflict, InvalidState
 from oms_shared.times import utcnow
 
 CSV_HEADER = ("device_id", "product_key", "device_name", "device_secret", "batch_no")
+CSV_HEADER_LINE = (",".join(CSV_HEADER) + "\n").encode()
 CSV_CHUNK = 5000
 NAME_BYTES = 8  # device_name: 16 lowercase hex characters
 
@@ -57,11 +57,13 @@ def _device_rows(batch: Batch, amount: int) -> list[dict]:
 
 def submit(*, session: Session, oms: OMSState, tenant: str, data: BatchSubmit) -> Batch:
     """Create the batch and all its devices in the request's one transaction; the
-    product cannot be removed until that transaction ends (``ProductGuard``)."""
-    product = _product(oms, tenant, data.product_id)
+    product cannot be removed until that transaction ends (``ProductGuard``). The flag
+    is raised before the product is read, so a removal either sees the flag or has
+    finished (its tombstone written) before the read."""
     guard = ProductGuard(oms.redis, oms.settings.redis.prefix)
-    guard.start_producing(product.id)
-    on_finish(session, lambda: guard.stop_producing(product.id))
+    guard.start_producing(data.product_id)  # first: a removal that ends after this sees it
+    on_finish(session, lambda: guard.stop_producing(data.product_id))
+    product = _product(oms, tenant, data.product_id)  # then: sees a removal ended before
     if batches.get_by_batch_no(session=session, tenant=tenant, batch_no=data.batch_no):
         raise Conflict("batch_no", f"batch {data.batch_no!r} already exists")
     batch = Batch(tenant=tenant, name=data.name, batch_no=data.batch_no,
@@ -109,26 +111,56 @@ def remove(*, session: Session, oms: OMSState, tenant: str, batch_id: str) -> No
                      device_ids=device_ids)
 
 
-def csv_lines(*, sessionmaker: Callable[[], Session], batch_id: int) -> Iterator[str]:
+class DownloadInterrupted(RuntimeError):
+    """The batch changed while its CSV was streaming: the stream is cut short, which the
+    client sees as fewer bytes than ``Content-Length`` (and fewer rows than
+    ``X-Device-Count``)."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """A batch's CSV as it was when the download began."""
+
+    tenant: str
+    batch_id: int
+    batch_no: str
+    rows: int
+    size: int  # bytes, header included
+
+    @property
+    def filename(self) -> str:
+        return f"batch-{self.batch_no}.csv"
+
+
+def start_download(*, session: Session, tenant: str, batch_id: str) -> Download:
+    batch = batches.get_or_raise(session=session, tenant=tenant, batch_id=batch_id)
+    rows, size = devices.csv_size(session=session, batch_id=batch.id)
+    return Download(tenant=tenant, batch_id=batch.id, batch_no=batch.batch_no, rows=rows,
+                    size=len(CSV_HEADER_LINE) + size)
+
+
+def csv_lines(*, sessionmaker: Callable[[], Session], download: Download) -> Iterator[bytes]:
     """The batch's credentials as CSV, chunk by chunk (keyset on ``seq``).
 
     It runs while the response streams, after the request's own session is gone, so
     it holds a session of its own, closed when the stream ends or the client leaves.
+    If the batch goes away meanwhile, it stops with :class:`DownloadInterrupted` short
+    of the announced size, never with a shorter CSV that looks whole.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    yield buffer.getvalue()
-    after = 0
+    yield CSV_HEADER_LINE
+    after, sent = 0, 0
     with sessionmaker() as session:
-        while True:
-            chunk = devices.get_batch_chunk(session=session, batch_id=batch_id,
-                                            after_seq=after, size=CSV_CHUNK)
+        while sent < download.rows:
+            chunk = devices.get_batch_chunk(session=session, tenant=download.tenant,
+                                            batch_id=download.batch_id,
+                                            batch_no=download.batch_no, after_seq=after,
+                                            size=min(CSV_CHUNK, download.rows - sent))
             session.rollback()  # hold no transaction (nor SQLite's lock) while streaming
             if not chunk:
-                return
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(row[:5] for row in chunk)
-            yield buffer.getvalue()
+                break
+            yield "".join(",".join(row[:5]) + "\n" for row in chunk).encode()
+            sent += len(chunk)
             after = chunk[-1][5]
+    if sent != download.rows:
+        raise DownloadInterrupted(f"batch {download.batch_id} changed during its download: "
+                                  f"{sent} of {download.rows} devices sent")

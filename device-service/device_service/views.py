@@ -77,11 +77,15 @@ def produce_devices(body: PageQuery, batch_id: str) -> dict:
 @api.post("/oms/produce/download/<batch_id>")
 def produce_download(body: Empty, batch_id: str) -> Response:
     """The batch's credentials as CSV (text/csv, streamed):
-    ``device_id,product_key,device_name,device_secret,batch_no``."""
-    batch = batches.get_or_raise(session=db.session, tenant=current_tenant(), batch_id=batch_id)
-    lines = production.csv_lines(sessionmaker=db.sessionmaker, batch_id=batch.id)
+    ``device_id,product_key,device_name,device_secret,batch_no``. ``Content-Length`` and
+    ``X-Device-Count`` are known up front: a stream cut short (the batch was removed
+    meanwhile) is shorter than announced."""
+    download = production.start_download(session=db.session, tenant=current_tenant(),
+                                         batch_id=batch_id)
+    lines = production.csv_lines(sessionmaker=db.sessionmaker, download=download)
     return Response(lines, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="batch-{batch.batch_no}.csv"'})
+        "Content-Length": str(download.size), "X-Device-Count": str(download.rows),
+        "Content-Disposition": f'attachment; filename="{download.filename}"'})
 
 
 # ---- devices in stock --------------------------------------------------------------------

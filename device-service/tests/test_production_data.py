@@ -21,8 +21,11 @@ def _submit(session, oms, tenant="t1", batch_no="B1", amount=5, product_id=10000
         remark="对接坪山某公司 01"))
 
 
-def _csv(session_factory, batch_id):
-    return "".join(production.csv_lines(sessionmaker=session_factory, batch_id=batch_id))
+def _csv(session, session_factory, batch_id, tenant="t1"):
+    download = production.start_download(session=session, tenant=tenant, batch_id=str(batch_id))
+    data = b"".join(production.csv_lines(sessionmaker=session_factory, download=download))
+    assert len(data) == download.size
+    return data.decode()
 
 
 def test_submit_creates_the_batch_and_its_devices(session, oms, product):
@@ -107,7 +110,7 @@ def test_csv_has_a_header_and_every_device(session, oms, product, ctx):
     original = production.CSV_CHUNK
     production.CSV_CHUNK = 5  # several chunks
     try:
-        text = _csv(db.sessionmaker, batch.id)
+        text = _csv(session, db.sessionmaker, batch.id)
     finally:
         production.CSV_CHUNK = original
     rows = list(csv.reader(io.StringIO(text)))
@@ -178,3 +181,88 @@ def test_a_submit_releases_its_guard_however_it_ends(session, oms, product, redi
         _submit(session, oms, batch_no="G1")
     session.rollback()
     assert redis_client.get(key) == "0"
+
+
+def test_batch_ids_are_never_reused(session, oms, product):
+    product()
+    first = _submit(session, oms, batch_no="R1")
+    production.remove(session=session, oms=oms, tenant="t1", batch_id=str(first.id))
+    second = _submit(session, oms, batch_no="R2")
+    assert second.id > first.id
+
+
+def _read(client, path, token):
+    return client.post(path, headers={"Token": token}, json={})
+
+
+def test_a_download_spanning_a_removal_and_another_tenants_submit_is_cut_short(
+        app, product, monkeypatch):
+    """The CSV announces its size; a batch removed mid-stream ends it short, and the rest
+    of the stream never comes from anyone else's batch, whatever id it got."""
+    from oms_shared.testing import token_for
+
+    monkeypatch.setattr(production, "CSV_CHUNK", 4)
+    product()
+    product(10001, tenant="t2")
+    mine, theirs = token_for(app, app_id="a1", tenant="t1"), token_for(app, app_id="a2",
+                                                                       tenant="t2")
+    client = app.test_client()
+    body = {"name": "n", "amount": 10, "product_id": 10000, "batch_no": "MINE"}
+    batch = client.post("/oms/produce/submit", json=body,
+                        headers={"Token": mine}).get_json()["data"]
+    response = client.post(f"/oms/produce/download/{batch['id']}", json={},
+                           headers={"Token": mine}, buffered=False)
+    assert response.status_code == 200
+    assert response.headers["X-Device-Count"] == "10"
+    announced = int(response.headers["Content-Length"])
+    stream = response.response
+    received = next(stream) + next(stream)  # the header and the first 4 devices
+    assert _read(client, f"/oms/produce/remove/{batch['id']}", mine).status_code == 200
+    other = client.post("/oms/produce/submit", headers={"Token": theirs}, json={
+        **body, "product_id": 10001, "batch_no": "THEIRS"}).get_json()["data"]
+    assert other["id"] > batch["id"]  # never the removed batch's id
+    rest: list[bytes] = []
+    with pytest.raises(production.DownloadInterrupted):
+        rest.extend(stream)
+    received += b"".join(rest)
+    response.close()
+    assert len(received) < announced
+    their_csv = _read(client, f"/oms/produce/download/{other['id']}", theirs).get_data()
+    their_secrets = {line.split(b",")[3] for line in their_csv.splitlines()[1:]}
+    assert len(their_secrets) == 10
+    assert not any(secret in received for secret in their_secrets)
+
+
+def test_a_whole_download_matches_its_announced_size(app, product):
+    from oms_shared.testing import token_for
+
+    product()
+    token = token_for(app, tenant="t1")
+    client = app.test_client()
+    batch = client.post("/oms/produce/submit", headers={"Token": token}, json={
+        "name": "n", "amount": 7, "product_id": 10000, "batch_no": "W"}).get_json()["data"]
+    response = _read(client, f"/oms/produce/download/{batch['id']}", token)
+    assert int(response.headers["Content-Length"]) == len(response.get_data())
+    assert response.headers["X-Device-Count"] == "7"
+    assert len(response.get_data().splitlines()) == 8
+
+
+def test_a_removal_that_completes_before_the_guard_is_raised_is_seen(session, oms, product,
+                                                                     monkeypatch):
+    """Forced interleaving: the whole removal (flag, count, delete, tombstone, flag
+    released) runs just before the submit raises its flag. The submit must then find
+    the product gone rather than produce devices of a deleted product."""
+    from oms_shared.catalog import ProductCatalog, ProductGuard
+
+    product()
+    real_start = ProductGuard.start_producing
+
+    def removal_first(self, product_id):
+        self.start_removing(product_id)
+        ProductCatalog(oms.redis, oms.settings.redis.prefix).forget(product_id)
+        self.stop_removing(product_id)
+        return real_start(self, product_id)
+
+    monkeypatch.setattr(ProductGuard, "start_producing", removal_first)
+    with pytest.raises(NotFound):
+        _submit(session, oms, batch_no="AFTER-REMOVAL")

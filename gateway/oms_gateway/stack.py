@@ -56,10 +56,21 @@ def child_count(pid: int) -> int:
     return count
 
 
-def _die_with_parent() -> None:
-    """Children get SIGTERM if the launcher itself dies (Linux)."""
+def _child_setup() -> None:
+    """In each child: files it creates are the platform user's only, and it gets SIGTERM
+    if the launcher itself dies (Linux)."""
+    os.umask(0o077)
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def make_private(folder: Path) -> None:
+    """The data folder and everything in it readable by the platform's user only (it
+    holds the JWT secret, app and device secrets): also what an older run left open."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink() and path.stat().st_mode & 0o077:
+            path.chmod(path.stat().st_mode & 0o700)
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -114,7 +125,7 @@ class Stack:
     def _persistent_secret(self) -> str:
         path = self.data_dir / "jwt.secret"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
@@ -133,14 +144,15 @@ class Stack:
     def _output(self, name: str) -> IO[bytes] | None:
         if not self.log_to_files:
             return None
-        return (self.log_dir / f"{name}.log").open("ab")
+        fd = os.open(self.log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.fdopen(fd, "ab")
 
     def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None,
                stop_signal: int = signal.SIGTERM) -> subprocess.Popen:
         out = self._output(name)
         process = subprocess.Popen(argv, env=dict(env or self.child_env), stdout=out,
                                    stderr=subprocess.STDOUT if out else None,
-                                   start_new_session=True, preexec_fn=_die_with_parent)
+                                   start_new_session=True, preexec_fn=_child_setup)
         if out is not None:
             out.close()  # the child holds its own descriptor
         self.children.append(_Child(name, process, stop_signal))
@@ -148,7 +160,8 @@ class Stack:
 
     def _flask(self, module: str, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "flask", "--app", module, *args],
-                              env=self.child_env, capture_output=True, text=True, check=False)
+                              env=self.child_env, capture_output=True, text=True, check=False,
+                              preexec_fn=_child_setup)
 
     def _start_redis(self) -> None:
         if shutil.which("redis-server") is None:
@@ -163,7 +176,7 @@ class Stack:
     def _prepare_databases(self) -> None:
         pending = {name: subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", module, "init-db"], env=self.child_env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_child_setup)
             for name, module in APP_MODULES.items()}
         for name, process in pending.items():
             output, _ = process.communicate()
@@ -177,7 +190,8 @@ class Stack:
     def _export_openapi(self) -> Path:
         path = self.run_dir / "openapi.json"
         result = subprocess.run([sys.executable, "-m", "oms_gateway.openapi_export", str(path)],
-                                env=self.child_env, capture_output=True, text=True, check=False)
+                                env=self.child_env, capture_output=True, text=True, check=False,
+                              preexec_fn=_child_setup)
         if result.returncode != 0:
             raise RuntimeError(f"generating the OpenAPI document failed:\n{result.stderr}")
         return path
@@ -196,7 +210,7 @@ class Stack:
             raise RuntimeError("nginx is not installed (make run installs it)")
         settings = load_settings(environ=self.child_env)
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
         config = render(
             listen=self.listen or "", run_dir=str(self.run_dir), openapi_path=str(openapi),
             upstreams={n: [f"127.0.0.1:{p}" for p in ports] for n, ports in self.ports.items()},
@@ -205,7 +219,9 @@ class Stack:
             token_burst=settings.gateway.token_burst,
             worker_processes="2", user="root" if os.geteuid() == 0 else None)
         conf = self.run_dir / "nginx.conf"
-        conf.write_text(config)
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(config)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self._spawn("gateway", [nginx, "-p", str(self.run_dir), "-c", str(conf), "-e", "stderr",
                                 "-g", "daemon off;"], stop_signal=signal.SIGQUIT)
@@ -248,8 +264,9 @@ class Stack:
             handle.write("\n".join(lines) + "\n")
 
     def start(self, timeout: float = 60) -> Stack:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.data_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             if self.needs_private_redis:
                 self._start_redis()

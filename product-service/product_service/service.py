@@ -15,6 +15,9 @@ from oms_shared.pagination import paginate
 from product_service.models import Product
 from product_service.schemas import ProductCreate, ProductList, ProductUpdate
 
+KEY_UNAVAILABLE = ("product_key cannot be used; choose another, or leave it out and a "
+                   "random one (128 bits) is generated")
+
 
 def get(*, session: Session, tenant: str, product_id: int | str) -> Product | None:
     return get_in_tenant(session, Product, int_id(product_id), tenant)
@@ -44,7 +47,13 @@ def _check_unique(session: Session, *, tenant: str, code: str | None, product_ke
     if product_key is not None:
         stmt = select(Product.id).where(Product.product_key == product_key)
         if session.scalar(stmt) is not None:
-            raise Conflict("product_key", "this product_key is taken")
+            raise _key_unavailable()
+
+
+def _key_unavailable() -> Conflict:
+    """Keys are unique across tenants (devices sign in with them), so a chosen key may be
+    refused; the answer is the same whoever holds it, the caller's tenant or another."""
+    return Conflict("product_key", KEY_UNAVAILABLE)
 
 
 def _flush(session: Session, product: Product) -> None:
@@ -54,8 +63,9 @@ def _flush(session: Session, product: Product) -> None:
             session.add(product)
             session.flush()
     except IntegrityError as exc:
-        field = "product_key" if "product_key" in str(exc.orig) else "code"
-        raise Conflict(field) from None
+        if "product_key" in str(exc.orig):
+            raise _key_unavailable() from None
+        raise Conflict("code") from None
 
 
 def create(*, session: Session, tenant: str, data: ProductCreate) -> Product:
@@ -63,7 +73,7 @@ def create(*, session: Session, tenant: str, data: ProductCreate) -> Product:
     product = Product(
         tenant=tenant, name=data.name, code=data.code, status=data.status,
         thing_model=data.thing_model,
-        product_key=data.product_key or secrets.token_hex(16),
+        product_key=data.product_key or secrets.token_hex(16),  # 128 bits: not guessable
         product_secret=data.product_secret or secrets.token_hex(16),
     )
     _flush(session, product)

@@ -46,6 +46,19 @@ def test_product_key_is_unique_across_tenants(session):
     assert caught.value.data == {"field": "product_key"}
 
 
+def test_a_taken_key_is_refused_alike_whoever_holds_it(session):
+    """The answer must not tell a tenant that another tenant holds a key."""
+    _create(session, code="a", product_key="key-0001")
+    answers = []
+    for tenant in ("t1", "t2"):  # the holder itself, then another tenant
+        with pytest.raises(Conflict) as caught:
+            _create(session, tenant=tenant, code=f"other-{tenant}", product_key="key-0001")
+        answers.append((caught.value.message, caught.value.data))
+    assert answers[0] == answers[1]
+    message = answers[0][0].lower()
+    assert not any(word in message for word in ("taken", "exists", "tenant", "in use", "held"))
+
+
 def test_another_tenants_product_is_missing(session):
     product = _create(session)
     assert service.get(session=session, tenant="t1", product_id=str(product.id)) is product

@@ -54,3 +54,21 @@ def test_bad_paging_is_40001_not_clamped(client, headers):
         response = client.post("/oms/note/list", json=body, headers=headers)
         assert response.status_code == 400, body
         assert response.get_json()["data"]["errors"][0]["field"] == field
+
+
+def test_a_sqlite_database_is_private_to_its_user(tmp_path):
+    from sqlalchemy import text
+
+    from oms_shared.database import make_engine
+
+    path = tmp_path / "new" / "secrets.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    assert path.parent.stat().st_mode & 0o077 == 0
+    for file in path.parent.iterdir():
+        assert file.stat().st_mode & 0o077 == 0, file.name
+    engine.dispose()
+    path.chmod(0o644)  # as an older version left it
+    make_engine(f"sqlite:///{path}").dispose()
+    assert path.stat().st_mode & 0o077 == 0

@@ -1,4 +1,4 @@
-"""The envelope, request ids and the error codes of API.md, seen from a client."""
+"""The envelope, request ids and the error codes of ``docs/api.md``, seen from a client."""
 
 from __future__ import annotations
 

@@ -47,3 +47,48 @@ def test_product_ids_start_at_10000_after_migrations(migrated):
             " thing_model, revision, created_at, updated_at) VALUES ('t', 'n', 'c', 'k', 's',"
             " 'enable', '{}', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id")).scalar()
     assert new_id == 10000
+
+
+@pytest.mark.parametrize("migrated", ["device"], indirect=True)
+def test_batch_ids_are_never_reused_after_migrations(migrated):
+    _, state = migrated
+    insert = text("INSERT INTO batches (tenant, name, batch_no, product_id, product_key, amount,"
+                  " remark, status, created_at, updated_at) VALUES ('t', 'n', :no, 1, 'k', 1,"
+                  " '', 'pending', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id")
+    with state.engine.begin() as conn:
+        first = conn.execute(insert, {"no": "A"}).scalar()
+        conn.execute(text("DELETE FROM batches WHERE id = :id"), {"id": first})
+        second = conn.execute(insert, {"no": "B"}).scalar()
+    assert second > first
+
+
+def test_a_sqlite_table_rebuild_keeps_the_children(base_config, tmp_path):
+    """The batch-ids revision rebuilds ``batches``; devices of existing batches stay."""
+    from device_service.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    app = create_app({**base_config, "device": {"database_url": url}})
+    state = app.extensions["oms_db"]
+    from alembic import command
+
+    from oms_shared.migrations import _config
+
+    with state.engine.begin() as conn:
+        command.upgrade(_config(conn, state.metadata, "device", "device_service"),
+                        "58faee284715")
+        conn.execute(text(
+            "INSERT INTO batches (id, tenant, name, batch_no, product_id, product_key, amount,"
+            " remark, status, created_at, updated_at) VALUES (7, 't', 'n', 'A', 1, 'k', 1, '',"
+            " 'pending', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        conn.execute(text(
+            "INSERT INTO devices (id, tenant, product_id, product_key, batch_id, batch_no, seq,"
+            " name, device_name, device_secret, status, remark, created_at, updated_at) VALUES"
+            " ('d1', 't', 1, 'k', 7, 'A', 1, 'n', 'dn', 's', 'produced', '',"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    state.migrate()
+    with state.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM devices")).scalar() == 1
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        ddl = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'batches'")).scalar()
+    assert "AUTOINCREMENT" in ddl
+    state.engine.dispose()

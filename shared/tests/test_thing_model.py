@@ -92,6 +92,38 @@ def test_limits_bound_a_model():
     assert "thing_model" in _fields(json.dumps({"properties": ["x" * 60] * 5000}))
 
 
+def _big_model() -> dict:
+    """About 1 MB in full form, every count and text within its own limit."""
+    def entry(kind: str, i: int) -> dict:
+        return {"identifier": f"{kind}{i}", "name": "n" * thing_model.MAX_NAME,
+                "description": "d" * thing_model.MAX_DESCRIPTION,
+                "dataType": {"type": "enum", "specs": {str(v): "v" * 64 for v in range(32)}}}
+
+    return {"properties": [entry("p", i) for i in range(thing_model.MAX_PROPERTIES)],
+            "events": [{"identifier": f"e{i}", "description": "d" * 512} for i in range(128)],
+            "services": [{"identifier": f"s{i}", "description": "d" * 512} for i in range(128)]}
+
+
+@pytest.mark.parametrize("form", ["object", "string"])
+def test_the_size_limit_holds_for_the_stored_form_whatever_the_input_form(form):
+    raw = _big_model()
+    assert len(json.dumps(raw)) > 2 * thing_model.MAX_MODEL_BYTES
+    with pytest.raises(ValidationFailed) as caught:
+        thing_model.parse(raw if form == "object" else json.dumps(raw))
+    assert caught.value.errors[0]["field"] == "thing_model"
+
+
+def test_a_short_form_that_grows_past_the_limit_when_expanded_is_refused():
+    """Bare names are stored in full form (name and type added): the bound is on that."""
+    names = [f"{'x' * 56}{i:03d}" for i in range(128)]
+    raw = {"properties": [f"{'p' * 56}{i:03d}" for i in range(256)], "events": names,
+           "services": [f"{'s' * 56}{i:03d}" for i in range(128)]}
+    small = json.dumps(raw)
+    assert len(small) < thing_model.MAX_MODEL_BYTES
+    stored = json.dumps(thing_model.parse(raw).as_dict(), separators=(",", ":"))
+    assert len(stored) <= thing_model.MAX_MODEL_BYTES
+
+
 MODEL = thing_model.parse({
     "properties": [
         {"identifier": "temperature",

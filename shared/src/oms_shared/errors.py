@@ -2,7 +2,7 @@
 
 Every error a client can see is an :class:`OMSError`; the envelope handler
 (:mod:`oms_shared.envelope`) turns it into ``{"code", "message", "data",
-"request_id"}`` with the matching HTTP status. Codes are those of API.md::
+"request_id"}`` with the matching HTTP status. Codes are those of ``docs/api.md``::
 
     OMSError
     ├── BadRequest            400 40000  body is not a JSON object

@@ -37,12 +37,27 @@ def _config(connection: Connection, metadata: MetaData, service: str, package: s
 
 def upgrade(engine: Engine, metadata: MetaData, *, service: str, package: str) -> None:
     """Bring the service's tables to the latest revision; replicas may run it together
-    (serialised on PostgreSQL by an advisory lock)."""
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
-                               {"name": f"oms-migrate-{service}"})
-        command.upgrade(_config(connection, metadata, service, package), "head")
+    (serialised on PostgreSQL by an advisory lock).
+
+    On SQLite, foreign keys are off while the revisions run (the SQLite and Alembic
+    recipe for rebuilding a table: dropping the old copy of a parent table would
+    otherwise cascade into its children) and checked before the commit.
+    """
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction, where SQLite honours it
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                                       {"name": f"oms-migrate-{service}"})
+                command.upgrade(_config(connection, metadata, service, package), "head")
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError(f"{service}: a migration broke a foreign key")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def revision(engine: Engine, metadata: MetaData, *, service: str, package: str,

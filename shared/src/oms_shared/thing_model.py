@@ -6,7 +6,7 @@ is sent to a device against it (:func:`check_property_set`,
 :class:`~oms_shared.errors.ValidationFailed`, with field paths such as
 ``thing_model.properties[2].dataType.specs.min`` or ``params.temperature``.
 
-Two forms are accepted, and may be mixed: the full form of API.md, and bare
+Two forms are accepted, and may be mixed: the full form of ``docs/api.md``, and bare
 identifier strings (``{"events": ["switchon"]}``), which mean "no constraints
 beyond the name". A parsed model is always handed back in the full form; an entry
 given as a bare string has no ``dataType`` (any JSON value is accepted for it).
@@ -350,6 +350,10 @@ def parse(raw: Any, field: str = "thing_model") -> ThingModel:
               for e in _duplicates(getattr(model, kind), f"{field}.{kind}")]
     if errors:
         raise ValidationFailed(errors)
+    stored = len(json.dumps(model.as_dict(), ensure_ascii=False, separators=(",", ":")).encode())
+    if stored > MAX_MODEL_BYTES:  # what is stored, cached and returned, whatever the input form
+        raise ValidationFailed.field(field, f"at most {MAX_MODEL_BYTES} bytes in full form "
+                                            f"(this one takes {stored})")
     return model
 
 
