@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from device_service.models import Batch, Device, DeviceBase  # noqa: E402
 from oms_gateway.stack import Stack, free_port  # noqa: E402
-from oms_shared.times import utcnow  # noqa: E402
+from oms_shared import utcnow  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 

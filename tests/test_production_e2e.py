@@ -174,7 +174,7 @@ def test_a_product_being_produced_cannot_be_removed(platform, caller):
     """The guard across services: a removal while a batch is in flight is refused."""
     import redis as redis_client
 
-    from oms_shared.catalog import ProductGuard
+    from oms_shared import ProductGuard
 
     made = caller.data("/oms/product/add", {"name": "busy", "code": "busy-1"})
     env = platform.stack.child_env

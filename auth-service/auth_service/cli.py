@@ -113,7 +113,7 @@ def bootstrap(tenant: str, as_json: bool) -> None:
 def main() -> None:
     """Console entry point: the commands above inside the auth service's app."""
     from auth_service.app import create_app
-    from oms_shared.errors import OMSError
+    from oms_shared import OMSError
 
     app = create_app()
     with app.app_context():

@@ -20,10 +20,14 @@ from sqlalchemy.orm import Session
 from auth_service import service
 from auth_service.models import App
 from auth_service.schemas import TokenRead, TokenRequest
-from oms_shared import OMSState
-from oms_shared.errors import BadSignature, StaleTimestamp, UnknownApp
-from oms_shared.revocation import RevocationStore
-from oms_shared.tokens import issue
+from oms_shared import (
+    BadSignature,
+    OMSState,
+    RevocationStore,
+    StaleTimestamp,
+    UnknownApp,
+    encode_token,
+)
 
 MS_THRESHOLD = 100_000_000_000  # larger timestamps are epoch milliseconds
 
@@ -76,7 +80,7 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
         entry = json.loads(cached)
         return _read(entry["token"], entry["exp"], now)
 
-    token, claims = issue(secret=oms.settings.jwt.secret.get_secret_value(),
+    token, claims = encode_token(secret=oms.settings.jwt.secret.get_secret_value(),
                           issuer=oms.settings.jwt.issuer, app_id=app.app_id,
                           tenant=app.tenant, generation=generation,
                           ttl=oms.settings.auth.token_ttl, now=now)

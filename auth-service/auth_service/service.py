@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auth_service.models import App
-from oms_shared.errors import NotFound
+from oms_shared import NotFound
 
 
 def new_secret() -> str:

@@ -9,9 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from auth_service.app import create_app
-from oms_shared.errors import TokenInvalid
-from oms_shared.revocation import RevocationStore
-from oms_shared.tokens import decode
+from oms_shared import RevocationStore, TokenInvalid, decode_token
 
 
 def _run(app, *args):
@@ -28,7 +26,8 @@ def _is_live(app, token):
     """What any service instance does with the token (a separate app, same Redis)."""
     oms = app.extensions["oms"]
     try:
-        claims = decode(token, secret=oms.settings.jwt.secret.get_secret_value(), issuer="oms")
+        claims = decode_token(token, secret=oms.settings.jwt.secret.get_secret_value(),
+                              issuer="oms")
         RevocationStore(oms.redis, oms.settings.redis.prefix).check(claims)
     except TokenInvalid:
         return False

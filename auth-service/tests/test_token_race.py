@@ -19,11 +19,8 @@ from auth_service import flows, service
 from auth_service.app import create_app
 from auth_service.db import db
 from auth_service.models import App
-from oms_shared import state
-from oms_shared.errors import TokenInvalid
-from oms_shared.revocation import RevocationStore
+from oms_shared import RevocationStore, TokenInvalid, decode_token, state
 from oms_shared.testing import sign
-from oms_shared.tokens import decode
 
 
 @pytest.fixture
@@ -45,7 +42,7 @@ def _revoke(app, app_id: str, how: str) -> None:
 
 def _is_live(app, token: str) -> bool:
     oms = app.extensions["oms"]
-    claims = decode(token, secret=oms.settings.jwt.secret.get_secret_value(), issuer="oms")
+    claims = decode_token(token, secret=oms.settings.jwt.secret.get_secret_value(), issuer="oms")
     try:
         RevocationStore(oms.redis, oms.settings.redis.prefix).check(claims)
     except TokenInvalid:

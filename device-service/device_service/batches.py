@@ -7,10 +7,7 @@ from sqlalchemy.orm import Session
 
 from device_service.models import Batch
 from device_service.schemas import BatchList, BatchUpdate
-from oms_shared.database import get_in_tenant, get_or_404, int_id
-from oms_shared.errors import NotFound
-from oms_shared.filters import contains
-from oms_shared.pagination import paginate
+from oms_shared import NotFound, contains, get_in_tenant, get_or_404, int_id, paginate
 
 
 def get(*, session: Session, tenant: str, batch_id: int | str) -> Batch | None:

@@ -10,9 +10,7 @@ from sqlalchemy.orm import Session
 
 from device_service.models import Batch, Device
 from device_service.schemas import DeviceList, DeviceUpdate
-from oms_shared.database import get_in_tenant, get_or_404
-from oms_shared.filters import contains
-from oms_shared.pagination import PageQuery, paginate
+from oms_shared import PageQuery, contains, get_in_tenant, get_or_404, paginate
 
 IN_STOCK = ("inactive", "online", "offline", "disabled")
 

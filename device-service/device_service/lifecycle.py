@@ -22,8 +22,7 @@ import logging
 from blinker import Namespace
 from sqlalchemy.orm import Session
 
-from oms_shared import OMSState
-from oms_shared.database import on_commit
+from oms_shared import OMSState, on_commit
 
 __all__ = ["STREAM", "announce_removed", "devices_removed"]
 

@@ -20,11 +20,17 @@ from device_service import batches, devices
 from device_service.lifecycle import announce_removed
 from device_service.models import Batch, Device
 from device_service.schemas import BatchSubmit
-from oms_shared import OMSState
-from oms_shared.catalog import ProductCatalog, ProductGuard, ProductSnapshot, fetch_product
-from oms_shared.database import on_finish
-from oms_shared.errors import Conflict, InvalidState
-from oms_shared.times import utcnow
+from oms_shared import (
+    Conflict,
+    InvalidState,
+    OMSState,
+    ProductCatalog,
+    ProductGuard,
+    ProductSnapshot,
+    fetch_product,
+    on_finish,
+    utcnow,
+)
 
 CSV_HEADER = ("device_id", "product_key", "device_name", "device_secret", "batch_no")
 CSV_HEADER_LINE = (",".join(CSV_HEADER) + "\n").encode()

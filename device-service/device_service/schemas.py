@@ -4,8 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from oms_shared import PageQuery, Schema, UtcDateTime
-from oms_shared.validation import IntKey
+from oms_shared import IntKey, PageQuery, Schema, UtcDateTime
 
 MAX_AMOUNT = 100_000
 

@@ -7,8 +7,7 @@ from sqlalchemy.orm import Session
 from device_service import devices
 from device_service.lifecycle import announce_removed
 from device_service.models import Device
-from oms_shared import OMSState
-from oms_shared.errors import InvalidState
+from oms_shared import InvalidState, OMSState
 
 
 def _in_stock(device: Device) -> None:

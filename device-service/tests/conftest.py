@@ -7,7 +7,7 @@ from flask import Flask
 
 from device_service.app import create_app
 from device_service.db import db
-from oms_shared.catalog import ProductCatalog, ProductSnapshot
+from oms_shared import ProductCatalog, ProductSnapshot
 from oms_shared.testing import app_in_transaction
 
 

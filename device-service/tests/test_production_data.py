@@ -12,7 +12,7 @@ import pytest
 from device_service import devices, production, stock
 from device_service.lifecycle import STREAM, devices_removed
 from device_service.schemas import BatchSubmit, DeviceList
-from oms_shared.errors import Conflict, InvalidState, NotFound
+from oms_shared import Conflict, InvalidState, NotFound
 
 
 def _submit(session, oms, tenant="t1", batch_no="B1", amount=5, product_id=10000):
@@ -252,7 +252,7 @@ def test_a_removal_that_completes_before_the_guard_is_raised_is_seen(session, om
     """Forced interleaving: the whole removal (flag, count, delete, tombstone, flag
     released) runs just before the submit raises its flag. The submit must then find
     the product gone rather than produce devices of a deleted product."""
-    from oms_shared.catalog import ProductCatalog, ProductGuard
+    from oms_shared import ProductCatalog, ProductGuard
 
     product()
     real_start = ProductGuard.start_producing

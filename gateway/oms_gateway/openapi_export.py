@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 
 from oms_gateway.topology import APP_MODULES
-from oms_shared import load_settings
-from oms_shared.openapi import build_spec
+from oms_shared import build_openapi, load_settings
 
 
 def export() -> dict:
     apps = [importlib.import_module(module).create_app() for module in APP_MODULES.values()]
-    return build_spec(apps, version=load_settings().version)
+    return build_openapi(apps, version=load_settings().version)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ import requests
 
 from oms_gateway.render import render
 from oms_gateway.topology import APP_MODULES, SERVICE_NAMES
-from oms_shared.settings import load_settings, raw_settings
+from oms_shared import load_settings, raw_settings
 
 __all__ = ["Stack", "child_count", "free_port", "main"]
 

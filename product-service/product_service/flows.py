@@ -1,14 +1,21 @@
 """Product workflows that reach beyond the product table: device counts from the
-device service, and the snapshot other services read (``oms_shared.catalog``)."""
+device service, and the snapshot other services read (``oms_shared.ProductCatalog``)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from oms_shared import OMSState
-from oms_shared.catalog import ProductCatalog, ProductGuard, ProductSnapshot
-from oms_shared.database import int_id, on_commit, on_finish
-from oms_shared.errors import InvalidState
+from oms_shared import (
+    InvalidState,
+    OMSState,
+    ProductCatalog,
+    ProductGuard,
+    ProductSnapshot,
+    end_read,
+    int_id,
+    on_commit,
+    on_finish,
+)
 from product_service import service
 from product_service.models import Product
 from product_service.schemas import ProductCreate, ProductList, ProductUpdate
@@ -45,7 +52,7 @@ def _count_one(oms: OMSState, product_id: str) -> int:
 
 def get_all(*, session: Session, oms: OMSState, tenant: str, query: ProductList) -> dict:
     rows, total = service.get_all(session=session, tenant=tenant, query=query)
-    session.commit()  # end the read: no lock (SQLite's is database-wide) across the peer call
+    end_read(session)  # no lock (SQLite's is database-wide) across the peer call
     counts = device_counts(oms, [p.id for p in rows])
     for product in rows:
         product.device_count = counts.get(product.id, 0)
@@ -80,7 +87,7 @@ def remove(*, session: Session, oms: OMSState, tenant: str, product_id: str) -> 
     """Refused while the product has devices, or while a batch of it is being produced
     (``ProductGuard`` keeps the count and the delete from racing a submit)."""
     product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
-    session.commit()  # end the read: no lock across the peer call below
+    end_read(session)  # no lock across the peer call below
     guard = ProductGuard(oms.redis, oms.settings.redis.prefix)
     guard.start_removing(product.id)
     on_finish(session, lambda: guard.stop_removing(product.id))

@@ -4,8 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from oms_shared import PageQuery, Schema, UtcDateTime
-from oms_shared import thing_model as tm
+from oms_shared import PageQuery, Schema, UtcDateTime, parse_thing_model
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 Code = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[^\s]+$")]
@@ -16,7 +15,7 @@ Status = Literal["enable", "disable"]
 
 def _model(value: Any) -> dict[str, Any]:
     """The thing model, as a JSON string or an object, parsed and given back in full form."""
-    return tm.parse(value).as_dict()
+    return parse_thing_model(value).as_dict()
 
 
 class ProductCreate(Schema):

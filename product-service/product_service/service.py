@@ -8,10 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from oms_shared.database import get_in_tenant, get_or_404, int_id
-from oms_shared.errors import Conflict
-from oms_shared.filters import contains
-from oms_shared.pagination import paginate
+from oms_shared import Conflict, contains, get_in_tenant, get_or_404, int_id, paginate
 from product_service.models import Product
 from product_service.schemas import ProductCreate, ProductList, ProductUpdate
 

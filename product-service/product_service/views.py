@@ -1,5 +1,4 @@
-from oms_shared import Api, Empty, Page, current_tenant, state
-from oms_shared.catalog import ProductSnapshot
+from oms_shared import Api, Empty, Page, ProductSnapshot, current_tenant, state
 from product_service import flows, service
 from product_service.db import db
 from product_service.schemas import (

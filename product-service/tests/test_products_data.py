@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from oms_shared.errors import Conflict
+from oms_shared import Conflict
 from product_service import service
 from product_service.schemas import ProductCreate, ProductList, ProductUpdate
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from oms_shared.errors import ValidationFailed
-from oms_shared.validation import validate
+from oms_shared import ValidationFailed, validate
 from product_service.schemas import ProductCreate, ProductList, ProductUpdate
 
 SEED_ADD = {"name": "门铃", "code": "4110025469", "thing_model": '{"events": ["switchon"]}',

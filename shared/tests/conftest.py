@@ -11,9 +11,9 @@ from sqlalchemy import MetaData, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oms_shared import OMS, Api, Base, Database, Page, PageQuery, Schema, current_tenant
-from oms_shared.database import get_or_404
-from oms_shared.errors import InvalidState
-from oms_shared.pagination import paginate
+from oms_shared._database import get_or_404
+from oms_shared._errors import InvalidState
+from oms_shared._pagination import paginate
 from oms_shared.testing import app_in_transaction, token_for
 
 

@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from oms_shared.revocation import RevocationStore
+from oms_shared._revocation import RevocationStore
 from oms_shared.testing import token_for
 
 SECRET = "test-secret-" + "x" * 40
@@ -85,7 +85,7 @@ def test_the_watcher_sees_a_revocation_without_asking_redis(app, client):
     """What a gunicorn worker runs: the local copy follows the announcement."""
     import time as clock
 
-    from oms_shared.revocation import GenerationWatcher
+    from oms_shared._revocation import GenerationWatcher
 
     oms = app.extensions["oms"]
     store = RevocationStore(oms.redis, oms.settings.redis.prefix)
@@ -111,7 +111,7 @@ def test_the_watcher_sees_a_revocation_without_asking_redis(app, client):
 
 
 def test_without_a_subscription_the_watcher_knows_nothing(app):
-    from oms_shared.revocation import GenerationWatcher
+    from oms_shared._revocation import GenerationWatcher
 
     oms = app.extensions["oms"]
     watcher = GenerationWatcher(RevocationStore(oms.redis, oms.settings.redis.prefix))
@@ -121,7 +121,7 @@ def test_without_a_subscription_the_watcher_knows_nothing(app):
 
 def test_a_read_that_straddles_the_subscription_is_not_kept(app):
     """Read gen 1, miss the announcement of gen 2 while subscribing: keep nothing."""
-    from oms_shared.revocation import GenerationWatcher
+    from oms_shared._revocation import GenerationWatcher
 
     oms = app.extensions["oms"]
     watcher = GenerationWatcher(RevocationStore(oms.redis, oms.settings.redis.prefix))

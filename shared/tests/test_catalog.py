@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
-from oms_shared.catalog import ProductCatalog, ProductSnapshot, fetch_product
-from oms_shared.client import ServiceClient
-from oms_shared.errors import NotFound, Unavailable
-from oms_shared.settings import load_settings
+from oms_shared._catalog import ProductCatalog, ProductSnapshot, fetch_product
+from oms_shared._client import ServiceClient
+from oms_shared._errors import NotFound, Unavailable
+from oms_shared._settings import load_settings
 
 
 def _snapshot(status="enable", tenant="t1", product_id=10000, revision=1):
@@ -78,13 +78,13 @@ def test_a_miss_asks_the_product_service(catalog, offline_client):
 
 @pytest.fixture
 def guard(redis_client, redis_prefix):
-    from oms_shared.catalog import ProductGuard
+    from oms_shared._catalog import ProductGuard
 
     return ProductGuard(redis_client, f"{redis_prefix}:guard-{uuid.uuid4().hex[:8]}")
 
 
 def test_a_removal_waits_for_a_batch_being_produced(guard):
-    from oms_shared.errors import InvalidState
+    from oms_shared._errors import InvalidState
 
     guard.start_producing(10000)
     with pytest.raises(InvalidState, match="being produced"):
@@ -100,7 +100,7 @@ def test_a_removal_waits_for_a_batch_being_produced(guard):
 
 def test_interleavings_never_let_both_through(guard):
     """Whatever the order of the four steps, a submit and a removal never both pass."""
-    from oms_shared.errors import InvalidState
+    from oms_shared._errors import InvalidState
 
     for removal_first in (True, False):
         passed = []

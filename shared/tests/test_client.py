@@ -10,10 +10,10 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 from oms_gateway.stack import free_port
-from oms_shared import errors
-from oms_shared.client import ServiceClient
-from oms_shared.envelope import success
-from oms_shared.settings import load_settings
+from oms_shared import _errors as errors
+from oms_shared._client import ServiceClient
+from oms_shared._envelope import success
+from oms_shared._settings import load_settings
 
 
 @pytest.fixture(scope="module")

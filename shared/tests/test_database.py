@@ -59,7 +59,7 @@ def test_bad_paging_is_40001_not_clamped(client, headers):
 def test_a_sqlite_database_is_private_to_its_user(tmp_path):
     from sqlalchemy import text
 
-    from oms_shared.database import make_engine
+    from oms_shared._database import make_engine
 
     path = tmp_path / "new" / "secrets.db"
     engine = make_engine(f"sqlite:///{path}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from oms_shared.tokens import issue
+from oms_shared._tokens import issue
 
 
 def test_success_is_wrapped_with_the_request_id(client, headers):

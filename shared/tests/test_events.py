@@ -18,7 +18,7 @@ from redis.retry import Retry
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from oms_shared.events import (
+from oms_shared._events import (
     Consumer,
     DevicesRemoved,
     decode,

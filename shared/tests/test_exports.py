@@ -1,5 +1,5 @@
 import oms_shared
-from oms_shared import errors
+from oms_shared import _errors as errors
 
 
 def test_public_names_exist():

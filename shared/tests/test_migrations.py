@@ -71,7 +71,7 @@ def test_a_sqlite_table_rebuild_keeps_the_children(base_config, tmp_path):
     state = app.extensions["oms_db"]
     from alembic import command
 
-    from oms_shared.migrations import _config
+    from oms_shared._migrations import _config
 
     with state.engine.begin() as conn:
         command.upgrade(_config(conn, state.metadata, "device", "device_service"),

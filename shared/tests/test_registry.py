@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import time
 
-from oms_shared.registry import Heartbeat, Registry
+from oms_shared._registry import Heartbeat, Registry
 
 
 def test_heartbeat_makes_an_instance_up_and_silence_makes_it_down(redis_client, redis_prefix):

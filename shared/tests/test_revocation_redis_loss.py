@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from oms_gateway.stack import free_port
-from oms_shared.revocation import GenerationWatcher, RevocationStore
+from oms_shared._revocation import GenerationWatcher, RevocationStore
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server is not installed")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from oms_shared.settings import SettingsError, load_settings, redact_url
+from oms_shared._settings import SettingsError, load_settings, redact_url
 
 SECRET = "s" * 40
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oms_shared import thing_model
-from oms_shared.errors import ValidationFailed
+from oms_shared import _thing_model as thing_model
+from oms_shared._errors import ValidationFailed
 
 FULL = {
     "properties": [{"identifier": "temperature", "name": "Temperature", "accessMode": "rw",

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from oms_shared.times import isoformat_ms, parse_time
+from oms_shared._times import isoformat_ms, parse_time
 
 
 def test_times_are_iso_utc_with_milliseconds():

@@ -6,8 +6,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
-from oms_shared import SERVICE_NAMES, Settings
-from oms_shared.registry import Registry
+from oms_shared import SERVICE_NAMES, Registry, Settings
 from system_service.schemas import (
     InstanceRead,
     ServiceList,

@@ -1,5 +1,4 @@
-from oms_shared import Api, state
-from oms_shared.registry import Registry
+from oms_shared import Api, Registry, state
 from system_service import service
 from system_service.schemas import ServiceList, SettingInfo
 

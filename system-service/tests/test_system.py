@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from oms_shared.registry import Registry
+from oms_shared import Registry
 from oms_shared.testing import token_for
 from system_service.app import create_app
 

@@ -1,36 +1,147 @@
-"""The OMS common library. It never imports a service."""
+"""The OMS common library: its public surface. It never imports a service.
 
-from oms_shared.api import Api, Empty
-from oms_shared.auth import current_caller, current_tenant, public
-from oms_shared.database import Base, Database, get_or_404
-from oms_shared.ext import OMS, OMSState, state
-from oms_shared.pagination import Page, PageQuery, paginate
-from oms_shared.settings import SERVICE_NAMES, Settings, SettingsError, load_settings
-from oms_shared.times import UtcDateTime, utcnow
-from oms_shared.validation import Schema
-from oms_shared.version import __version__
+Services import from here only (``from oms_shared import Api, NotFound``); the
+modules behind it (``oms_shared._database`` ...) are internal and may change.
+Two modules are public by name because tools load them by path:
+``oms_shared.gunicorn_conf`` (``gunicorn -c python:oms_shared.gunicorn_conf``) and
+``oms_shared.testing`` (the services' test kit).
+"""
+
+from oms_shared._api import Api, Empty
+from oms_shared._auth import current_caller, current_tenant, public
+from oms_shared._catalog import (
+    ProductCatalog,
+    ProductGuard,
+    ProductSnapshot,
+    fetch_product,
+)
+from oms_shared._client import ServiceClient
+from oms_shared._database import (
+    Base,
+    Database,
+    end_read,
+    get_in_tenant,
+    get_or_404,
+    int_id,
+    on_commit,
+    on_finish,
+)
+from oms_shared._errors import (
+    BadRequest,
+    BadSignature,
+    Conflict,
+    DeviceOffline,
+    DeviceTimeout,
+    EndpointNotFound,
+    Forbidden,
+    InternalError,
+    InvalidState,
+    MethodNotAllowed,
+    NotFound,
+    OMSError,
+    PayloadTooLarge,
+    RateLimited,
+    StaleTimestamp,
+    TokenInvalid,
+    Unauthenticated,
+    Unavailable,
+    UnknownApp,
+    ValidationFailed,
+)
+from oms_shared._events import Consumer, DevicesRemoved, Event, parked, publish, publish_now
+from oms_shared._ext import OMS, OMSState, state
+from oms_shared._filters import contains
+from oms_shared._openapi import build_spec as build_openapi
+from oms_shared._pagination import Page, PageQuery, paginate
+from oms_shared._registry import Registry
+from oms_shared._revocation import RevocationStore
+from oms_shared._settings import (
+    SERVICE_NAMES,
+    Settings,
+    SettingsError,
+    load_settings,
+    raw_settings,
+)
+from oms_shared._thing_model import ThingModel, check_property_set, check_service_call
+from oms_shared._thing_model import parse as parse_thing_model
+from oms_shared._times import UtcDateTime, utcnow
+from oms_shared._tokens import Claims
+from oms_shared._tokens import decode as decode_token
+from oms_shared._tokens import issue as encode_token
+from oms_shared._validation import IntKey, Schema, validate
+from oms_shared._version import __version__
 
 __all__ = [
     "OMS",
     "SERVICE_NAMES",
     "Api",
+    "BadRequest",
+    "BadSignature",
     "Base",
+    "Claims",
+    "Conflict",
+    "Consumer",
     "Database",
+    "DeviceOffline",
+    "DeviceTimeout",
+    "DevicesRemoved",
     "Empty",
+    "EndpointNotFound",
+    "Event",
+    "Forbidden",
+    "IntKey",
+    "InternalError",
+    "InvalidState",
+    "MethodNotAllowed",
+    "NotFound",
+    "OMSError",
     "OMSState",
     "Page",
     "PageQuery",
+    "PayloadTooLarge",
+    "ProductCatalog",
+    "ProductGuard",
+    "ProductSnapshot",
+    "RateLimited",
+    "Registry",
+    "RevocationStore",
     "Schema",
+    "ServiceClient",
     "Settings",
     "SettingsError",
+    "StaleTimestamp",
+    "ThingModel",
+    "TokenInvalid",
+    "Unauthenticated",
+    "Unavailable",
+    "UnknownApp",
     "UtcDateTime",
+    "ValidationFailed",
     "__version__",
+    "build_openapi",
+    "check_property_set",
+    "check_service_call",
+    "contains",
     "current_caller",
     "current_tenant",
+    "decode_token",
+    "encode_token",
+    "end_read",
+    "fetch_product",
+    "get_in_tenant",
     "get_or_404",
+    "int_id",
     "load_settings",
+    "on_commit",
+    "on_finish",
     "paginate",
+    "parked",
+    "parse_thing_model",
     "public",
+    "publish",
+    "publish_now",
+    "raw_settings",
     "state",
     "utcnow",
+    "validate",
 ]

@@ -4,7 +4,7 @@ Environment: ``OMS_BIND`` (host:port), ``OMS_WORKERS``, ``OMS_THREADS`` and
 ``OMS_ADVERTISE_ADDRESS`` (the address peers and the registry know the
 instance by; defaults to the bind address, with the host name for 0.0.0.0).
 Each worker starts the registry heartbeat and the revocation watcher
-(:mod:`oms_shared.revocation`); the master marks the instance
+(:mod:`oms_shared._revocation`); the master marks the instance
 stopped when it exits, so the service list shows ``down`` at once.
 """
 
@@ -41,8 +41,8 @@ def on_starting(server) -> None:
 
 
 def post_worker_init(worker) -> None:
-    from oms_shared.registry import Heartbeat, Registry
-    from oms_shared.revocation import GenerationWatcher, RevocationStore
+    from oms_shared._registry import Heartbeat, Registry
+    from oms_shared._revocation import GenerationWatcher, RevocationStore
 
     oms = getattr(worker.wsgi, "extensions", {}).get("oms")
     if oms is None:  # not an OMS service (the benchmark's bare app)
@@ -59,9 +59,9 @@ def post_worker_init(worker) -> None:
 
 
 def on_exit(server) -> None:
-    from oms_shared.redis_client import connect
-    from oms_shared.registry import Registry
-    from oms_shared.settings import load_settings
+    from oms_shared._redis_client import connect
+    from oms_shared._registry import Registry
+    from oms_shared._settings import load_settings
 
     service = os.environ.get("OMS_SERVICE")
     if not service:

@@ -10,8 +10,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.orm import sessionmaker
 
-from oms_shared.revocation import RevocationStore
-from oms_shared.tokens import issue
+from oms_shared._revocation import RevocationStore
+from oms_shared._tokens import issue
 
 __all__ = ["app_in_transaction", "rolled_back", "sign", "token_for"]
 

@@ -1,6 +1,6 @@
 """The one Alembic environment every service's migrations run in.
 
-:mod:`oms_shared.migrations` hands it the connection, the service's metadata and
+:mod:`oms_shared._migrations` hands it the connection, the service's metadata and
 its version table through ``config.attributes``.
 """
 

@@ -12,7 +12,7 @@ import sqlalchemy.orm.exc
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
-from oms_shared import errors
+from oms_shared import _errors as errors
 
 __all__ = ["error_for", "error_response", "register_error_handlers", "render", "success",
            "success_json"]

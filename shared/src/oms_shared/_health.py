@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from oms_shared.auth import public
-from oms_shared.envelope import render, success
+from oms_shared._auth import public
+from oms_shared._envelope import render, success
 
 __all__ = ["blueprint"]
 

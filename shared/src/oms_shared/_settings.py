@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from oms_shared.version import __version__
+from oms_shared._version import __version__
 
 __all__ = [
     "SERVICE_NAMES",

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from oms_shared.validation import Schema
+from oms_shared._validation import Schema
 
 __all__ = ["Page", "PageQuery", "paginate"]
 

@@ -23,8 +23,8 @@ from typing import Any
 import redis
 from pydantic import BaseModel
 
-from oms_shared.client import ServiceClient
-from oms_shared.errors import InvalidState, NotFound
+from oms_shared._client import ServiceClient
+from oms_shared._errors import InvalidState, NotFound
 
 __all__ = ["ProductCatalog", "ProductGuard", "ProductSnapshot", "fetch_product"]
 

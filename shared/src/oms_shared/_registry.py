@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from oms_shared.times import isoformat_ms
+from oms_shared._times import isoformat_ms
 
 __all__ = ["Heartbeat", "Registry"]
 

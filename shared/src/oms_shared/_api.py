@@ -2,7 +2,7 @@
 
 The wrapper parses and validates the body, calls the handler with ``body=``
 and the path parameters, and wraps what it returns in the envelope. The
-declarations are also what :mod:`oms_shared.openapi` documents.
+declarations are also what :mod:`oms_shared._openapi` documents.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 from flask import Blueprint, Response
 from pydantic import BaseModel, TypeAdapter
 
-from oms_shared.auth import public as mark_public
-from oms_shared.envelope import success, success_json
-from oms_shared.validation import Schema, read_json_object, validate
+from oms_shared._auth import public as mark_public
+from oms_shared._envelope import success, success_json
+from oms_shared._validation import Schema, read_json_object, validate
 
 __all__ = ["Api", "Empty", "EndpointSpec", "dump"]
 

@@ -9,8 +9,8 @@ from typing import Any
 from flask import Flask
 from pydantic import TypeAdapter
 
-from oms_shared.api import EndpointSpec
-from oms_shared.errors import OMSError, _all_subclasses
+from oms_shared._api import EndpointSpec
+from oms_shared._errors import OMSError, _all_subclasses
 
 __all__ = ["build_spec", "endpoint_specs"]
 

@@ -1,7 +1,7 @@
 """Access tokens: issuing and verifying them.
 
 A token is an HS256 JWT carrying ``iss, sub (app_id), tenant, iat, exp, jti,
-gen``. ``gen`` is the app's token generation, which :mod:`oms_shared.revocation`
+gen``. ``gen`` is the app's token generation, which :mod:`oms_shared._revocation`
 compares with the live one on every request.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from oms_shared.errors import TokenInvalid
+from oms_shared._errors import TokenInvalid
 
 __all__ = ["ALGORITHM", "Claims", "decode", "issue"]
 

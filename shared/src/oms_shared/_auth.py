@@ -7,9 +7,9 @@ from typing import TypeVar
 
 from flask import current_app, g, request
 
-from oms_shared.errors import Unauthenticated
-from oms_shared.revocation import RevocationStore
-from oms_shared.tokens import Claims, decode
+from oms_shared._errors import Unauthenticated
+from oms_shared._revocation import RevocationStore
+from oms_shared._tokens import Claims, decode
 
 __all__ = ["authenticate", "current_caller", "current_tenant", "public"]
 

@@ -3,7 +3,7 @@
 One module parses and validates a model (:func:`parse`) and, later, checks what
 is sent to a device against it (:func:`check_property_set`,
 :func:`check_service_call`). Both raise only
-:class:`~oms_shared.errors.ValidationFailed`, with field paths such as
+:class:`~oms_shared._errors.ValidationFailed`, with field paths such as
 ``thing_model.properties[2].dataType.specs.min`` or ``params.temperature``.
 
 Two forms are accepted, and may be mixed: the full form of ``docs/api.md``, and bare
@@ -38,8 +38,8 @@ from pydantic import (
     model_validator,
 )
 
-from oms_shared.errors import ValidationFailed
-from oms_shared.validation import validation_errors
+from oms_shared._errors import ValidationFailed
+from oms_shared._validation import validation_errors
 
 __all__ = [
     "TYPE_TAGS",

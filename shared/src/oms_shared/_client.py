@@ -4,7 +4,7 @@ retries only where a repeat cannot do harm.
 A request that never reached the peer (connection refused, connect timeout)
 is always retried; one that may have reached it is retried only when the
 caller says the call is idempotent (reads are). The peer's envelope errors are
-raised again as the same :class:`~oms_shared.errors.OMSError` code, so a 40401
+raised again as the same :class:`~oms_shared._errors.OMSError` code, so a 40401
 from the product service stays a 40401.
 """
 
@@ -18,8 +18,8 @@ import requests
 from flask import g, has_request_context, request
 from requests.adapters import HTTPAdapter
 
-from oms_shared import errors
-from oms_shared.settings import Settings
+from oms_shared import _errors as errors
+from oms_shared._settings import Settings
 
 __all__ = ["ServiceClient"]
 

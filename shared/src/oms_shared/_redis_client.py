@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from oms_shared.settings import Settings
+from oms_shared._settings import Settings
 
 __all__ = ["connect"]
 

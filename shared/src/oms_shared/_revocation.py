@@ -21,8 +21,8 @@ import threading
 
 import redis
 
-from oms_shared.errors import TokenInvalid
-from oms_shared.tokens import Claims
+from oms_shared._errors import TokenInvalid
+from oms_shared._tokens import Claims
 
 __all__ = ["GenerationWatcher", "RevocationStore"]
 

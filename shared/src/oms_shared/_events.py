@@ -9,7 +9,7 @@ Guarantees:
 * After the commit only: :func:`publish` adds the entries once the session's
   transaction has committed, never on rollback. Adding them is best effort: if
   Redis cannot be reached at that moment the entries are lost (the failure is
-  logged by :mod:`oms_shared.database`); there is no outbox.
+  logged by :mod:`oms_shared._database`); there is no outbox.
 * At least once: an entry is acknowledged only after its handler returned. An
   entry whose handler raised, or that a dead consumer held, is delivered again
   (to any consumer of the group) once it has been pending ``reclaim_idle_ms``,
@@ -44,7 +44,7 @@ import redis
 from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from oms_shared.database import on_commit
+from oms_shared._database import on_commit
 
 __all__ = ["EVENT_TYPES", "MAX_DEVICE_IDS", "STREAM_MAX_LENGTH", "Consumer", "DevicesRemoved",
            "Event", "decode", "encode", "parked", "parked_key", "publish", "publish_now",

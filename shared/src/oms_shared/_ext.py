@@ -12,12 +12,15 @@ from flask import Flask, Response, current_app
 from flask.cli import with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from oms_shared import auth, logs, migrations, requestid
-from oms_shared.client import ServiceClient
-from oms_shared.envelope import register_error_handlers
-from oms_shared.health import blueprint as health_blueprint
-from oms_shared.redis_client import connect
-from oms_shared.settings import SERVICE_NAMES, Settings, SettingsError, load_settings
+from oms_shared import _auth as auth
+from oms_shared import _logs as logs
+from oms_shared import _migrations as migrations
+from oms_shared import _requestid as requestid
+from oms_shared._client import ServiceClient
+from oms_shared._envelope import register_error_handlers
+from oms_shared._health import blueprint as health_blueprint
+from oms_shared._redis_client import connect
+from oms_shared._settings import SERVICE_NAMES, Settings, SettingsError, load_settings
 
 __all__ = ["OMS", "OMSState", "state"]
 

@@ -1,7 +1,7 @@
 """The one error hierarchy of the OMS.
 
 Every error a client can see is an :class:`OMSError`; the envelope handler
-(:mod:`oms_shared.envelope`) turns it into ``{"code", "message", "data",
+(:mod:`oms_shared._envelope`) turns it into ``{"code", "message", "data",
 "request_id"}`` with the matching HTTP status. Codes are those of ``docs/api.md``::
 
     OMSError

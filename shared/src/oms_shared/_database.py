@@ -19,12 +19,12 @@ from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from oms_shared import migrations
-from oms_shared.envelope import error_for, error_response
-from oms_shared.errors import NotFound
+from oms_shared import _migrations as migrations
+from oms_shared._envelope import error_for, error_response
+from oms_shared._errors import NotFound
 
-__all__ = ["MAX_INT_ID", "Base", "Database", "get_in_tenant", "get_or_404", "int_id",
-           "make_engine", "on_commit", "on_finish"]
+__all__ = ["MAX_INT_ID", "Base", "Database", "end_read", "get_in_tenant", "get_or_404",
+           "int_id", "make_engine", "on_commit", "on_finish"]
 
 T = TypeVar("T")
 
@@ -162,6 +162,15 @@ class Database:
         """A session outside a request (CLI, background jobs), committed on success."""
         with self._state().sessionmaker() as session, session.begin():
             yield session
+
+
+def end_read(session: Session) -> None:
+    """End a read-only transaction before a call to another service, so no lock (SQLite's
+    is database-wide) is held across the call. The one place a flow ends a transaction
+    itself: it refuses if the session has changes, which only the request may commit."""
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("end_read: the session has changes; only the request commits them")
+    session.commit()
 
 
 def on_commit(session: Session, action: Callable[[], None]) -> None:

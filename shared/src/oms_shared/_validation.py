@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from oms_shared.errors import BadRequest, FieldError, ValidationFailed
+from oms_shared._errors import BadRequest, FieldError, ValidationFailed
 
 __all__ = ["IntKey", "Schema", "field_path", "read_json_object", "validate",
            "validation_errors"]
