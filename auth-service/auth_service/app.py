@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Flask
 
-from auth_service.cli import apps
+from auth_service.cli import command as apps_command
 from auth_service.db import db
 from auth_service.models import AuthBase
 from auth_service.views import api
@@ -17,5 +17,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     OMS().init_app(app, service="auth", config=config)
     db.init_app(app, AuthBase.metadata)
     app.register_blueprint(api.blueprint)
-    app.cli.add_command(apps)
+    app.cli.add_command(apps_command)
     return app

@@ -11,7 +11,7 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from auth_service import flows, service
+from auth_service import apps, flows
 from auth_service.db import db
 from auth_service.models import App
 from auth_service.schemas import AppRead
@@ -30,12 +30,12 @@ def _emit(data: dict, as_json: bool) -> None:
             click.echo(f"{key}: {value}")
 
 
-@click.group(help="Manage the apps that may call the OMS API.")
-def apps() -> None:
+@click.group("apps", help="Manage the apps that may call the OMS API.")
+def command() -> None:
     pass
 
 
-@apps.command()
+@command.command()
 @click.option("--tenant", required=True, help="The tenant the app's data belongs to.")
 @click.option("--name", default="", help="A label for the app.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -43,19 +43,19 @@ def apps() -> None:
 def create(tenant: str, name: str, as_json: bool) -> None:
     """Create an app and print its app_id, app_secret and tenant."""
     with db.scoped() as session:
-        app = service.create(session=session, tenant=tenant, name=name)
+        app = apps.create(session=session, tenant=tenant, name=name)
         data = _credentials(app)
     _emit(data, as_json)
 
 
-@apps.command("list")
+@command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
 def list_apps(as_json: bool) -> None:
     """List apps (never their secrets)."""
     with db.scoped() as session:
         rows = [AppRead.model_validate(a).model_dump(mode="json")
-                for a in service.get_all(session=session)]
+                for a in apps.get_all(session=session)]
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -70,7 +70,7 @@ def _set_enabled(app_id: str, enabled: bool) -> None:
     click.echo(f"{app_id} {'enabled' if enabled else 'disabled; its tokens are revoked'}")
 
 
-@apps.command()
+@command.command()
 @click.argument("app_id")
 @with_appcontext
 def disable(app_id: str) -> None:
@@ -78,7 +78,7 @@ def disable(app_id: str) -> None:
     _set_enabled(app_id, False)
 
 
-@apps.command()
+@command.command()
 @click.argument("app_id")
 @with_appcontext
 def enable(app_id: str) -> None:
@@ -86,7 +86,7 @@ def enable(app_id: str) -> None:
     _set_enabled(app_id, True)
 
 
-@apps.command("rotate-secret")
+@command.command("rotate-secret")
 @click.argument("app_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
@@ -98,7 +98,7 @@ def rotate_secret(app_id: str, as_json: bool) -> None:
     _emit(data, as_json)
 
 
-@apps.command()
+@command.command()
 @click.option("--tenant", default="default", help="Tenant of the default app.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
@@ -108,21 +108,3 @@ def bootstrap(tenant: str, as_json: bool) -> None:
         app, created = flows.ensure_default(session=session, tenant=tenant)
         data = {**_credentials(app), "created": created}
     _emit(data, as_json)
-
-
-def main() -> None:
-    """Console entry point: the commands above inside the auth service's app."""
-    from auth_service.app import create_app
-    from oms_shared import OMSError
-
-    app = create_app()
-    with app.app_context():
-        try:
-            apps.main(prog_name="oms-apps", standalone_mode=False)
-        except OMSError as exc:
-            raise SystemExit(f"error: {exc.message}") from None
-        except click.ClickException as exc:
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        except click.exceptions.Abort:
-            raise SystemExit(1) from None

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from auth_service import service
+from auth_service import apps
 from auth_service.models import App
 from auth_service.schemas import TokenRead, TokenRequest
 from oms_shared import (
@@ -53,7 +53,7 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
     is being committed either comes first (and is seen) or waits for the token."""
     now = time.time()
     raw_ts, ts = request.timestamp, epoch_seconds(request.timestamp)
-    app = service.get_for_update(session=session, app_id=request.app_id)
+    app = apps.get_for_update(session=session, app_id=request.app_id)
     if app is None or not app.enabled:
         raise UnknownApp()
     window = oms.settings.auth.timestamp_window
@@ -71,7 +71,7 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
     elif live > app.token_generation:
         # A revocation published and then failed to commit (none is in flight: we hold
         # the row). Catch the row up, so the token's generation is the row's and live.
-        service.update(session=session, app=app, token_generation=live)
+        apps.update(session=session, app=app, token_generation=live)
     generation = app.token_generation
     cache_key = (f"{prefix}:auth:issued:{app.app_id}:{generation}:"
                  f"{raw_ts}:{request.sign.lower()}")
@@ -101,24 +101,24 @@ def _revoke(*, session: Session, oms: OMSState, app: App) -> None:
 
 
 def set_enabled(*, session: Session, oms: OMSState, app_id: str, enabled: bool) -> App:
-    app = service.get_or_raise(session=session, app_id=app_id)
-    service.update(session=session, app=app, enabled=enabled)
+    app = apps.get_or_raise(session=session, app_id=app_id)
+    apps.update(session=session, app=app, enabled=enabled)
     if not enabled:
         _revoke(session=session, oms=oms, app=app)
     return app
 
 
 def rotate_secret(*, session: Session, oms: OMSState, app_id: str) -> tuple[App, str]:
-    app = service.get_or_raise(session=session, app_id=app_id)
-    secret = service.new_secret()
-    service.update(session=session, app=app, secret=secret)
+    app = apps.get_or_raise(session=session, app_id=app_id)
+    secret = apps.new_secret()
+    apps.update(session=session, app=app, secret=secret)
     _revoke(session=session, oms=oms, app=app)
     return app, secret
 
 
 def ensure_default(*, session: Session, tenant: str = "default") -> tuple[App, bool]:
     """The default app, created on the first start."""
-    app = service.get_default(session=session)
+    app = apps.get_default(session=session)
     if app is not None:
         return app, False
-    return service.create(session=session, tenant=tenant, name="default", is_default=True), True
+    return apps.create(session=session, tenant=tenant, name="default", is_default=True), True

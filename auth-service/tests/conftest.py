@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from auth_service import service
+from auth_service import apps
 from auth_service.app import create_app
 from auth_service.db import db
 from auth_service.models import App
@@ -38,7 +38,7 @@ class AppFactory:
 
     def __call__(self, tenant: str = "acme", enabled: bool = True) -> App:
         with self.flask_app.app_context(), db.scoped() as session:
-            app = service.create(session=session, tenant=tenant)
+            app = apps.create(session=session, tenant=tenant)
             app.enabled = enabled
         return app
 

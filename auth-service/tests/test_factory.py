@@ -17,7 +17,7 @@ def test_bad_config_is_refused(config):
 
 
 def test_token_lifetime_is_configurable(config, signed):
-    from auth_service import service
+    from auth_service import apps
     from auth_service.db import db
 
     app = create_app({**config, "auth": {**config["auth"], "token_ttl": 600}})
@@ -26,7 +26,7 @@ def test_token_lifetime_is_configurable(config, signed):
 
     with rolled_back(app):
         with app.app_context(), db.scoped() as session:
-            row = service.create(session=session, tenant="t")
+            row = apps.create(session=session, tenant="t")
         data = app.test_client().post("/oms/auth/token", json=signed(row)).get_json()["data"]
     assert 590 <= data["expires_in"] <= 600
     app.extensions["oms_db"].engine.dispose()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from auth_service import flows, service
+from auth_service import apps, flows
 from auth_service.app import create_app
 from auth_service.db import db
 from auth_service.models import App
@@ -54,7 +54,7 @@ def _is_live(app, token: str) -> bool:
 def test_a_revocation_committing_during_the_check_never_yields_a_live_token(committed_app,
                                                                           how):
     with committed_app.app_context(), db.scoped() as session:
-        row = service.create(session=session, tenant="acme")
+        row = apps.create(session=session, tenant="acme")
         app_id, secret = row.app_id, row.secret
     client = committed_app.test_client()
     ts = str(int(time.time()))

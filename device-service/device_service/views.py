@@ -1,6 +1,6 @@
 from flask import Response
 
-from device_service import batches, devices, production, stock
+from device_service import batches, devices, flows
 from device_service.db import db
 from device_service.schemas import (
     BatchList,
@@ -49,21 +49,21 @@ def produce_update(body: BatchUpdate, batch_id: str) -> object:
 @api.post("/oms/produce/remove/<batch_id>")
 def produce_remove(body: Empty, batch_id: str) -> None:
     """Remove a pending batch and its devices (a confirmed batch: 40901)."""
-    production.remove(session=db.session, oms=state(), tenant=current_tenant(),
+    flows.remove_batch(session=db.session, oms=state(), tenant=current_tenant(),
                       batch_id=batch_id)
 
 
 @api.post("/oms/produce/submit", body=BatchSubmit, returns=BatchRead)
 def produce_submit(body: BatchSubmit) -> object:
     """Produce a batch of ``amount`` devices (1..100000) of an enabled product."""
-    return production.submit(session=db.session, oms=state(), tenant=current_tenant(),
+    return flows.submit_batch(session=db.session, oms=state(), tenant=current_tenant(),
                              data=body)
 
 
 @api.post("/oms/produce/confirm/<batch_id>", returns=BatchRead)
 def produce_confirm(body: Empty, batch_id: str) -> object:
     """Put a pending batch formally into stock (twice: 40901)."""
-    return production.confirm(session=db.session, tenant=current_tenant(), batch_id=batch_id)
+    return flows.confirm_batch(session=db.session, tenant=current_tenant(), batch_id=batch_id)
 
 
 @api.post("/oms/produce/device/<batch_id>", body=PageQuery, returns=Page[DeviceRead])
@@ -80,9 +80,9 @@ def produce_download(body: Empty, batch_id: str) -> Response:
     ``device_id,product_key,device_name,device_secret,batch_no``. ``Content-Length`` and
     ``X-Device-Count`` are known up front: a stream cut short (the batch was removed
     meanwhile) is shorter than announced."""
-    download = production.start_download(session=db.session, tenant=current_tenant(),
+    download = flows.start_download(session=db.session, tenant=current_tenant(),
                                          batch_id=batch_id)
-    lines = production.csv_lines(sessionmaker=db.sessionmaker, download=download)
+    lines = flows.csv_lines(sessionmaker=db.sessionmaker, download=download)
     return Response(lines, mimetype="text/csv", headers={
         "Content-Length": str(download.size), "X-Device-Count": str(download.rows),
         "Content-Disposition": f'attachment; filename="{download.filename}"'})
@@ -116,19 +116,20 @@ def device_detail(body: Empty, device_id: str) -> object:
 @api.post("/oms/device/remove/<device_id>")
 def device_remove(body: Empty, device_id: str) -> None:
     """Remove a device in stock."""
-    stock.remove(session=db.session, oms=state(), tenant=current_tenant(), device_id=device_id)
+    flows.remove_device(session=db.session, oms=state(), tenant=current_tenant(),
+                        device_id=device_id)
 
 
 @api.post("/oms/device/disable/<device_id>", returns=DeviceRead)
 def device_disable(body: Empty, device_id: str) -> object:
     """Disable a device: it can no longer connect."""
-    return stock.disable(session=db.session, tenant=current_tenant(), device_id=device_id)
+    return flows.disable_device(session=db.session, tenant=current_tenant(), device_id=device_id)
 
 
 @api.post("/oms/device/enable/<device_id>", returns=DeviceRead)
 def device_enable(body: Empty, device_id: str) -> object:
     """Enable a disabled device again."""
-    return stock.enable(session=db.session, tenant=current_tenant(), device_id=device_id)
+    return flows.enable_device(session=db.session, tenant=current_tenant(), device_id=device_id)
 
 
 @api.post("/internal/device/counts", body=DeviceCounts, returns=Counts)

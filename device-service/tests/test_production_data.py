@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 
 import pytest
 
-from device_service import devices, production, stock
-from device_service.lifecycle import STREAM, devices_removed
+from device_service import devices, flows
 from device_service.schemas import BatchSubmit, DeviceList
-from oms_shared import Conflict, InvalidState, NotFound
+from oms_shared import Conflict, Consumer, DevicesRemoved, InvalidState, NotFound
 
 
 def _submit(session, oms, tenant="t1", batch_no="B1", amount=5, product_id=10000):
-    return production.submit(session=session, oms=oms, tenant=tenant, data=BatchSubmit(
+    return flows.submit_batch(session=session, oms=oms, tenant=tenant, data=BatchSubmit(
         name="第 2 次生产", amount=amount, product_id=product_id, batch_no=batch_no,
         remark="对接坪山某公司 01"))
 
 
 def _csv(session, session_factory, batch_id, tenant="t1"):
-    download = production.start_download(session=session, tenant=tenant, batch_id=str(batch_id))
-    data = b"".join(production.csv_lines(sessionmaker=session_factory, download=download))
+    download = flows.start_download(session=session, tenant=tenant, batch_id=str(batch_id))
+    data = b"".join(flows.csv_lines(sessionmaker=session_factory, download=download))
     assert len(data) == download.size
     return data.decode()
 
@@ -63,42 +61,40 @@ def test_confirm_puts_devices_in_stock_once(session, oms, product, ctx):
     product()
     pending = _submit(session, oms, batch_no="P", amount=2)
     confirmed = _submit(session, oms, batch_no="C", amount=3)
-    production.confirm(session=session, tenant="t1", batch_id=str(confirmed.id))
+    flows.confirm_batch(session=session, tenant="t1", batch_id=str(confirmed.id))
     rows, total = devices.get_all(session=session, tenant="t1", query=DeviceList())
     assert total == 3
     assert {d.batch_id for d in rows} == {confirmed.id}
     assert {d.status for d in rows} == {"inactive"}
     assert confirmed.confirmed_at is not None
     with pytest.raises(InvalidState):
-        production.confirm(session=session, tenant="t1", batch_id=str(confirmed.id))
+        flows.confirm_batch(session=session, tenant="t1", batch_id=str(confirmed.id))
     with pytest.raises(NotFound):
-        production.confirm(session=session, tenant="t2", batch_id=str(pending.id))
+        flows.confirm_batch(session=session, tenant="t2", batch_id=str(pending.id))
 
 
-def test_remove_a_pending_batch_announces_its_devices(session, oms, product, redis_client):
+def test_remove_a_pending_batch_announces_its_devices(session, oms, product):
     product()
     batch = _submit(session, oms, amount=3)
     ids = set(devices.ids_in_batch(session=session, batch_id=batch.id))
-    heard = []
-    devices_removed.connect(lambda sender, **kw: heard.append(kw), weak=False)
-    stream = f"{oms.settings.redis.prefix}:{STREAM}"
-    before = redis_client.xlen(stream)
-    production.remove(session=session, oms=oms, tenant="t1", batch_id=str(batch.id))
-    assert heard == []  # nothing before the commit
+    heard: list[DevicesRemoved] = []
+    consumer = Consumer(oms.redis, oms.settings.redis.prefix, DevicesRemoved, "bindings",
+                        heard.append)
+    flows.remove_batch(session=session, oms=oms, tenant="t1", batch_id=str(batch.id))
+    assert consumer.poll() == 0  # nothing before the commit
     session.commit()
-    assert heard[-1]["device_ids"] and set(heard[-1]["device_ids"]) == ids
-    entry = redis_client.xrevrange(stream, count=1)[0][1]
-    assert redis_client.xlen(stream) == before + 1
-    assert set(json.loads(entry["device_ids"])) == ids and entry["tenant"] == "t1"
+    assert consumer.poll() == 1
+    [event] = heard
+    assert event.tenant == "t1" and event.product_id == 10000 and set(event.device_ids) == ids
     assert devices.ids_in_batch(session=session, batch_id=batch.id) == []
 
 
 def test_a_confirmed_batch_cannot_be_removed(session, oms, product):
     product()
     batch = _submit(session, oms)
-    production.confirm(session=session, tenant="t1", batch_id=str(batch.id))
+    flows.confirm_batch(session=session, tenant="t1", batch_id=str(batch.id))
     with pytest.raises(InvalidState):
-        production.remove(session=session, oms=oms, tenant="t1", batch_id=str(batch.id))
+        flows.remove_batch(session=session, oms=oms, tenant="t1", batch_id=str(batch.id))
 
 
 def test_csv_has_a_header_and_every_device(session, oms, product, ctx):
@@ -107,12 +103,12 @@ def test_csv_has_a_header_and_every_device(session, oms, product, ctx):
     product()
     batch = _submit(session, oms, amount=12)
     session.commit()
-    original = production.CSV_CHUNK
-    production.CSV_CHUNK = 5  # several chunks
+    original = flows.CSV_CHUNK
+    flows.CSV_CHUNK = 5  # several chunks
     try:
         text = _csv(session, db.sessionmaker, batch.id)
     finally:
-        production.CSV_CHUNK = original
+        flows.CSV_CHUNK = original
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["device_id", "product_key", "device_name", "device_secret", "batch_no"]
     assert len(rows) == 13
@@ -126,9 +122,9 @@ def test_device_list_filters(session, oms, product):
     first = _submit(session, oms, batch_no="A", amount=2)
     second = _submit(session, oms, batch_no="B", amount=2, product_id=10001)
     for batch in (first, second):
-        production.confirm(session=session, tenant="t1", batch_id=str(batch.id))
+        flows.confirm_batch(session=session, tenant="t1", batch_id=str(batch.id))
     some = devices.get_all(session=session, tenant="t1", query=DeviceList())[0][0]
-    stock.disable(session=session, tenant="t1", device_id=some.id)
+    flows.disable_device(session=session, tenant="t1", device_id=some.id)
 
     def total(**query):
         return devices.get_all(session=session, tenant="t1", query=DeviceList(**query))[1]
@@ -148,16 +144,18 @@ def test_disable_enable_and_remove(session, oms, product):
     [device] = devices.get_batch_page(session=session, batch_id=batch.id,
                                       query=DeviceList())[0]
     with pytest.raises(InvalidState):  # not in stock yet
-        stock.disable(session=session, tenant="t1", device_id=device.id)
+        flows.disable_device(session=session, tenant="t1", device_id=device.id)
     with pytest.raises(InvalidState):
-        stock.remove(session=session, oms=oms, tenant="t1", device_id=device.id)
-    production.confirm(session=session, tenant="t1", batch_id=str(batch.id))
+        flows.remove_device(session=session, oms=oms, tenant="t1", device_id=device.id)
+    flows.confirm_batch(session=session, tenant="t1", batch_id=str(batch.id))
     session.refresh(device)
-    assert stock.disable(session=session, tenant="t1", device_id=device.id).status == "disabled"
-    assert stock.enable(session=session, tenant="t1", device_id=device.id).status == "inactive"
+    disabled = flows.disable_device(session=session, tenant="t1", device_id=device.id)
+    assert disabled.status == "disabled"
+    enabled = flows.enable_device(session=session, tenant="t1", device_id=device.id)
+    assert enabled.status == "inactive"
     with pytest.raises(NotFound):
-        stock.remove(session=session, oms=oms, tenant="t2", device_id=device.id)
-    stock.remove(session=session, oms=oms, tenant="t1", device_id=device.id)
+        flows.remove_device(session=session, oms=oms, tenant="t2", device_id=device.id)
+    flows.remove_device(session=session, oms=oms, tenant="t1", device_id=device.id)
     assert devices.get(session=session, tenant="t1", device_id=device.id) is None
 
 
@@ -186,7 +184,7 @@ def test_a_submit_releases_its_guard_however_it_ends(session, oms, product, redi
 def test_batch_ids_are_never_reused(session, oms, product):
     product()
     first = _submit(session, oms, batch_no="R1")
-    production.remove(session=session, oms=oms, tenant="t1", batch_id=str(first.id))
+    flows.remove_batch(session=session, oms=oms, tenant="t1", batch_id=str(first.id))
     second = _submit(session, oms, batch_no="R2")
     assert second.id > first.id
 
@@ -201,7 +199,7 @@ def test_a_download_spanning_a_removal_and_another_tenants_submit_is_cut_short(
     of the stream never comes from anyone else's batch, whatever id it got."""
     from oms_shared.testing import token_for
 
-    monkeypatch.setattr(production, "CSV_CHUNK", 4)
+    monkeypatch.setattr(flows, "CSV_CHUNK", 4)
     product()
     product(10001, tenant="t2")
     mine, theirs = token_for(app, app_id="a1", tenant="t1"), token_for(app, app_id="a2",
@@ -222,7 +220,7 @@ def test_a_download_spanning_a_removal_and_another_tenants_submit_is_cut_short(
         **body, "product_id": 10001, "batch_no": "THEIRS"}).get_json()["data"]
     assert other["id"] > batch["id"]  # never the removed batch's id
     rest: list[bytes] = []
-    with pytest.raises(production.DownloadInterrupted):
+    with pytest.raises(flows.DownloadInterrupted):
         rest.extend(stream)
     received += b"".join(rest)
     response.close()

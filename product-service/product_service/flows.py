@@ -16,7 +16,7 @@ from oms_shared import (
     on_commit,
     on_finish,
 )
-from product_service import service
+from product_service import products
 from product_service.models import Product
 from product_service.schemas import ProductCreate, ProductList, ProductUpdate
 
@@ -51,7 +51,7 @@ def _count_one(oms: OMSState, product_id: str) -> int:
 
 
 def get_all(*, session: Session, oms: OMSState, tenant: str, query: ProductList) -> dict:
-    rows, total = service.get_all(session=session, tenant=tenant, query=query)
+    rows, total = products.get_all(session=session, tenant=tenant, query=query)
     end_read(session)  # no lock (SQLite's is database-wide) across the peer call
     counts = device_counts(oms, [p.id for p in rows])
     for product in rows:
@@ -61,13 +61,13 @@ def get_all(*, session: Session, oms: OMSState, tenant: str, query: ProductList)
 
 def get(*, session: Session, oms: OMSState, tenant: str, product_id: str) -> Product:
     count = _count_one(oms, product_id)
-    product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
+    product = products.get_or_raise(session=session, tenant=tenant, product_id=product_id)
     product.device_count = count
     return product
 
 
 def create(*, session: Session, oms: OMSState, tenant: str, data: ProductCreate) -> Product:
-    product = service.create(session=session, tenant=tenant, data=data)
+    product = products.create(session=session, tenant=tenant, data=data)
     _publish(session, oms, product)
     product.device_count = 0
     return product
@@ -76,8 +76,8 @@ def create(*, session: Session, oms: OMSState, tenant: str, data: ProductCreate)
 def update(*, session: Session, oms: OMSState, tenant: str, product_id: str,
            data: ProductUpdate) -> Product:
     count = _count_one(oms, product_id)
-    product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
-    service.update(session=session, product=product, data=data)
+    product = products.get_or_raise(session=session, tenant=tenant, product_id=product_id)
+    products.update(session=session, product=product, data=data)
     _publish(session, oms, product)
     product.device_count = count
     return product
@@ -86,7 +86,7 @@ def update(*, session: Session, oms: OMSState, tenant: str, product_id: str,
 def remove(*, session: Session, oms: OMSState, tenant: str, product_id: str) -> None:
     """Refused while the product has devices, or while a batch of it is being produced
     (``ProductGuard`` keeps the count and the delete from racing a submit)."""
-    product = service.get_or_raise(session=session, tenant=tenant, product_id=product_id)
+    product = products.get_or_raise(session=session, tenant=tenant, product_id=product_id)
     end_read(session)  # no lock across the peer call below
     guard = ProductGuard(oms.redis, oms.settings.redis.prefix)
     guard.start_removing(product.id)
@@ -94,6 +94,6 @@ def remove(*, session: Session, oms: OMSState, tenant: str, product_id: str) -> 
     count = device_counts(oms, [product.id]).get(product.id, 0)
     if count:
         raise InvalidState(f"product {product.id} still has {count} devices; remove them first")
-    service.delete(session=session, product=product)
+    products.delete(session=session, product=product)
     catalog = ProductCatalog(oms.redis, oms.settings.redis.prefix)
     on_commit(session, lambda: catalog.forget(product.id))

@@ -1,5 +1,5 @@
 from oms_shared import Api, Empty, Page, ProductSnapshot, current_tenant, state
-from product_service import flows, service
+from product_service import flows, products
 from product_service.db import db
 from product_service.schemas import (
     ProductCreate,
@@ -47,6 +47,6 @@ def product_remove(body: Empty, product_id: str) -> None:
 @api.post("/internal/product/snapshot/<product_id>", returns=ProductSnapshot)
 def product_snapshot(body: Empty, product_id: str) -> ProductSnapshot:
     """Internal (not routed by the gateway): the product as the device service needs it."""
-    product = service.get_or_raise(session=db.session, tenant=current_tenant(),
+    product = products.get_or_raise(session=db.session, tenant=current_tenant(),
                                    product_id=product_id)
     return flows.snapshot(product)

@@ -7,13 +7,13 @@ import re
 import pytest
 
 from oms_shared import Conflict
-from product_service import service
+from product_service import products
 from product_service.schemas import ProductCreate, ProductList, ProductUpdate
 
 
 def _create(session, tenant="t1", **fields):
     body = {"name": "门铃", "code": "c1", **fields}
-    return service.create(session=session, tenant=tenant, data=ProductCreate(**body))
+    return products.create(session=session, tenant=tenant, data=ProductCreate(**body))
 
 
 def test_ids_start_at_10000(session):
@@ -61,10 +61,10 @@ def test_a_taken_key_is_refused_alike_whoever_holds_it(session):
 
 def test_another_tenants_product_is_missing(session):
     product = _create(session)
-    assert service.get(session=session, tenant="t1", product_id=str(product.id)) is product
-    assert service.get(session=session, tenant="t2", product_id=str(product.id)) is None
-    assert service.get(session=session, tenant="t1", product_id="abc") is None
-    assert service.get(session=session, tenant="t1", product_id="9" * 40) is None
+    assert products.get(session=session, tenant="t1", product_id=str(product.id)) is product
+    assert products.get(session=session, tenant="t2", product_id=str(product.id)) is None
+    assert products.get(session=session, tenant="t1", product_id="abc") is None
+    assert products.get(session=session, tenant="t1", product_id="9" * 40) is None
 
 
 def test_list_filters_and_pages(session):
@@ -74,7 +74,7 @@ def test_list_filters_and_pages(session):
     _create(session, tenant="t2", name="门铃 other", code="a")
 
     def names(**query):
-        rows, total = service.get_all(session=session, tenant="t1", query=ProductList(**query))
+        rows, total = products.get_all(session=session, tenant="t1", query=ProductList(**query))
         return sorted(p.name for p in rows), total
 
     assert names(name="门铃") == (["门铃 A", "门铃 B"], 2)
@@ -82,7 +82,7 @@ def test_list_filters_and_pages(session):
     assert names(name="%") == (["lamp 100%"], 1)
     assert names(code="b") == (["门铃 B"], 1)
     assert names(status="disable") == (["门铃 B"], 1)
-    rows, total = service.get_all(session=session, tenant="t1",
+    rows, total = products.get_all(session=session, tenant="t1",
                                   query=ProductList(page=2, page_size=2))
     assert total == 3
     assert len(rows) == 1
@@ -92,8 +92,8 @@ def test_update_checks_the_code(session):
     first = _create(session, code="a")
     _create(session, code="b")
     with pytest.raises(Conflict):
-        service.update(session=session, product=first, data=ProductUpdate(code="b"))
-    updated = service.update(session=session, product=first,
+        products.update(session=session, product=first, data=ProductUpdate(code="b"))
+    updated = products.update(session=session, product=first,
                              data=ProductUpdate(code="a2", status="disable",
                                                 product_secret="A5244111BCDEFGDA"))
     assert (updated.code, updated.status, updated.product_secret) == (
@@ -104,7 +104,7 @@ def test_thing_model_is_stored_in_full_form(session):
     product = _create(session, thing_model='{"events": ["switchon"]}')
     session.flush()
     session.expire_all()
-    again = service.get(session=session, tenant="t1", product_id=product.id)
+    again = products.get(session=session, tenant="t1", product_id=product.id)
     assert again.thing_model["events"] == [{"identifier": "switchon", "name": "switchon",
                                             "type": "info"}]
 
@@ -115,5 +115,5 @@ def test_a_product_without_a_model_has_an_empty_one(session):
 
 def test_delete(session):
     product = _create(session)
-    service.delete(session=session, product=product)
-    assert service.get(session=session, tenant="t1", product_id=product.id) is None
+    products.delete(session=session, product=product)
+    assert products.get(session=session, tenant="t1", product_id=product.id) is None

@@ -1,5 +1,5 @@
 from oms_shared import Api, Registry, state
-from system_service import service
+from system_service import configuration, services
 from system_service.schemas import ServiceList, SettingInfo
 
 api = Api("system", __name__)
@@ -10,7 +10,7 @@ def setting_info(body: object) -> SettingInfo:
     """The running configuration, with every secret and password left out."""
     oms = state()
     if "setting_info" not in oms.extra:  # settings do not change while the process runs
-        oms.extra["setting_info"] = service.setting_info(settings=oms.settings)
+        oms.extra["setting_info"] = configuration.get(settings=oms.settings)
     return oms.extra["setting_info"]
 
 
@@ -18,5 +18,5 @@ def setting_info(body: object) -> SettingInfo:
 def service_list(body: object) -> ServiceList:
     """Every service with its instances, each ``up`` or ``down`` from its heartbeat."""
     oms = state()
-    return service.get_all(registry=Registry(oms.redis, oms.settings.redis.prefix),
-                           down_after=oms.settings.down_after)
+    return services.get_all(registry=Registry(oms.redis, oms.settings.redis.prefix),
+                            down_after=oms.settings.down_after)

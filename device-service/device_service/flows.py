@@ -1,8 +1,11 @@
-"""Producing devices: submit a batch, confirm it into stock, remove it, download it.
+"""The device service's workflows: producing batches (submit, confirm, remove,
+download) and managing devices in stock (remove, disable, enable).
 
 Large batches are the point: devices are written with one Core ``executemany``
 (no ORM unit of work per row), the batch is confirmed with one ``UPDATE``, and the
 CSV is streamed in keyset chunks so memory stays flat however large the batch.
+Removed devices are announced with the ``DevicesRemoved`` event, after the commit,
+for the services that hold something of a device (bindings, groups, credentials).
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from device_service import batches, devices
-from device_service.lifecycle import announce_removed
 from device_service.models import Batch, Device
 from device_service.schemas import BatchSubmit
 from oms_shared import (
     Conflict,
+    DevicesRemoved,
     InvalidState,
     OMSState,
     ProductCatalog,
@@ -29,6 +32,7 @@ from oms_shared import (
     ProductSnapshot,
     fetch_product,
     on_finish,
+    publish,
     utcnow,
 )
 
@@ -61,7 +65,7 @@ def _device_rows(batch: Batch, amount: int) -> list[dict]:
     ]
 
 
-def submit(*, session: Session, oms: OMSState, tenant: str, data: BatchSubmit) -> Batch:
+def submit_batch(*, session: Session, oms: OMSState, tenant: str, data: BatchSubmit) -> Batch:
     """Create the batch and all its devices in the request's one transaction; the
     product cannot be removed until that transaction ends (``ProductGuard``). The flag
     is raised before the product is read, so a removal either sees the flag or has
@@ -91,7 +95,7 @@ def submit(*, session: Session, oms: OMSState, tenant: str, data: BatchSubmit) -
     return batch
 
 
-def confirm(*, session: Session, tenant: str, batch_id: str) -> Batch:
+def confirm_batch(*, session: Session, tenant: str, batch_id: str) -> Batch:
     """Put a pending batch into stock: its devices become ``inactive``."""
     batch = batches.get_for_update(session=session, tenant=tenant, batch_id=batch_id)
     if batch.status != "pending":
@@ -105,7 +109,7 @@ def confirm(*, session: Session, tenant: str, batch_id: str) -> Batch:
     return batch
 
 
-def remove(*, session: Session, oms: OMSState, tenant: str, batch_id: str) -> None:
+def remove_batch(*, session: Session, oms: OMSState, tenant: str, batch_id: str) -> None:
     """Remove a pending batch and its devices; a confirmed batch stays (40901)."""
     batch = batches.get_for_update(session=session, tenant=tenant, batch_id=batch_id)
     if batch.status != "pending":
@@ -113,8 +117,8 @@ def remove(*, session: Session, oms: OMSState, tenant: str, batch_id: str) -> No
     device_ids = devices.ids_in_batch(session=session, batch_id=batch.id)
     devices.delete_batch_devices(session=session, batch_id=batch.id)
     batches.delete(session=session, batch=batch)
-    announce_removed(session=session, oms=oms, tenant=tenant, product_id=batch.product_id,
-                     device_ids=device_ids)
+    _announce_removed(session, oms, tenant=tenant, product_id=batch.product_id,
+                      device_ids=device_ids)
 
 
 class DownloadInterrupted(RuntimeError):
@@ -170,3 +174,46 @@ def csv_lines(*, sessionmaker: Callable[[], Session], download: Download) -> Ite
     if sent != download.rows:
         raise DownloadInterrupted(f"batch {download.batch_id} changed during its download: "
                                   f"{sent} of {download.rows} devices sent")
+
+
+# ---- devices in stock ------------------------------------------------------------------
+
+
+def _in_stock(device: Device) -> None:
+    if device.status == "produced":
+        raise InvalidState(f"device {device.id} is not in stock: its batch is pending "
+                           "(confirm or remove the batch)")
+
+
+def remove_device(*, session: Session, oms: OMSState, tenant: str, device_id: str) -> None:
+    device = devices.get_or_raise(session=session, tenant=tenant, device_id=device_id)
+    _in_stock(device)
+    devices.delete(session=session, device=device)
+    _announce_removed(session, oms, tenant=tenant, product_id=device.product_id,
+                      device_ids=[device.id])
+
+
+def disable_device(*, session: Session, tenant: str, device_id: str) -> Device:
+    """A disabled device cannot connect; disabling one twice is harmless."""
+    device = devices.get_or_raise(session=session, tenant=tenant, device_id=device_id)
+    _in_stock(device)
+    device.status = "disabled"
+    session.flush()
+    return device
+
+
+def enable_device(*, session: Session, tenant: str, device_id: str) -> Device:
+    """Back to ``inactive`` (never connected) or ``offline``; enabling twice is harmless."""
+    device = devices.get_or_raise(session=session, tenant=tenant, device_id=device_id)
+    _in_stock(device)
+    if device.status == "disabled":
+        device.status = "offline" if device.activated_at is not None else "inactive"
+        session.flush()
+    return device
+
+
+def _announce_removed(session: Session, oms: OMSState, *, tenant: str, product_id: int,
+                      device_ids: list[str]) -> None:
+    """Once the removal commits, tell other services which devices are gone."""
+    publish(session, oms.redis, oms.settings.redis.prefix,
+            *DevicesRemoved.batched(tenant=tenant, product_id=product_id, device_ids=device_ids))

@@ -1,4 +1,4 @@
-"""Reads of the running configuration (secrets left out) and of the registry."""
+"""The running configuration as the API shows it: every secret and password left out."""
 
 from __future__ import annotations
 
@@ -6,15 +6,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
-from oms_shared import SERVICE_NAMES, Registry, Settings
-from system_service.schemas import (
-    InstanceRead,
-    ServiceList,
-    ServiceRead,
-    SettingInfo,
-    StorageInfo,
-    TokenInfo,
-)
+from oms_shared import SERVICE_NAMES, Settings
+from system_service.schemas import SettingInfo, StorageInfo, TokenInfo
 
 
 def _database(url: str) -> StorageInfo:
@@ -32,7 +25,7 @@ def _endpoint(url: str) -> StorageInfo:
     return StorageInfo(kind=parts.scheme, host=host)
 
 
-def setting_info(*, settings: Settings) -> SettingInfo:
+def get(*, settings: Settings) -> SettingInfo:
     """Only what is safe to show: no secret, password or credential appears."""
     return SettingInfo(
         bind_address=settings.bind_address,
@@ -45,13 +38,3 @@ def setting_info(*, settings: Settings) -> SettingInfo:
         redis=_endpoint(settings.redis.url.get_secret_value()),
         broker=_endpoint(settings.broker.url.get_secret_value()),
     )
-
-
-def get_all(*, registry: Registry, down_after: float) -> ServiceList:
-    services = []
-    for name in SERVICE_NAMES:
-        instances = [InstanceRead(**i) for i in registry.instances(name, down_after=down_after)]
-        up = any(i.status == "up" for i in instances)
-        services.append(ServiceRead(name=name, status="up" if up else "down",
-                                    instances=instances))
-    return ServiceList(list=services, total=len(services))
