@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PACKAGES := shared gateway auth-service device-service product-service user-service group-service system-service
+# Every <name>-service folder is a service package (its row is in oms_shared's service table).
+PACKAGES := shared gateway $(sort $(wildcard *-service))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx redis-server mosquitto wrk
 

@@ -27,7 +27,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from oms_gateway.stack import Stack, child_count, free_port  # noqa: E402
+from oms_gateway.stack import Stack, child_count, free_port, free_ports  # noqa: E402
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -135,8 +135,7 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="oms-bench-"))
     stack = Stack(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}",
-                  service_ports={n: [free_port()] for n in
-                                 ("auth", "device", "product", "user", "group", "system")},
+                  service_ports=free_ports(),
                   env={"OMS_LOG_LEVEL": "WARNING"}, workers=args.workers,
                   threads=args.threads, log_to_files=True)
     bare_port = free_port()

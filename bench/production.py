@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from device_service.models import Batch, Device, DeviceBase  # noqa: E402
-from oms_gateway.stack import Stack, free_port  # noqa: E402
-from oms_shared import utcnow  # noqa: E402
+from oms_gateway.stack import Stack, free_port, free_ports  # noqa: E402
+from oms_shared import SERVICES, utcnow  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -101,13 +101,13 @@ def run_backend(backend: str, amount: int) -> dict:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{dbname}"')
         url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
-        for service in ("auth", "device", "product"):
-            env[f"OMS_{service.upper()}__DATABASE_URL"] = url
+        for spec in SERVICES:
+            if spec.database:
+                env[f"OMS_{spec.name.upper()}__DATABASE_URL"] = url
     else:
         url = f"sqlite:///{data_dir / 'device.db'}"
     stack = Stack(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}",
-                  service_ports={n: [free_port()] for n in
-                                 ("auth", "device", "product", "user", "group", "system")},
+                  service_ports=free_ports(),
                   env=env, workers=1, threads=4, log_to_files=True)
     stack.start()
     try:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from gateway_overhead import start_bare, wrk  # noqa: E402
 
-from oms_gateway.stack import Stack, free_port  # noqa: E402
+from oms_gateway.stack import Stack, free_port, free_ports  # noqa: E402
 
 
 def children(pid: int) -> list[int]:
@@ -55,8 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     stack = Stack(data_dir=Path(tempfile.mkdtemp(prefix="oms-bench-cpu-")),
                   listen=f"127.0.0.1:{free_port()}",
-                  service_ports={n: [free_port()] for n in
-                                 ("auth", "device", "product", "user", "group", "system")},
+                  service_ports=free_ports(),
                   env={"OMS_LOG_LEVEL": "WARNING"}, workers=args.workers, threads=4,
                   log_to_files=True)
     stack.start()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from oms_gateway.stack import Stack, free_port
+from oms_gateway.stack import Stack, free_port, free_ports
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -92,8 +92,7 @@ def start_platform(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str
         stack = Stack(
             data_dir=data_dir,
             listen=f"127.0.0.1:{free_port()}",
-            service_ports={name: [free_port()] for name in
-                           ("auth", "device", "product", "user", "group", "system")},
+            service_ports=free_ports(),
             env={"OMS_REDIS__URL": REDIS_URL,
                  "OMS_REDIS__PREFIX": f"{redis_prefix}-{len(started)}",
                  "OMS_HEARTBEAT_INTERVAL": "0.5", "OMS_DOWN_AFTER": "3",

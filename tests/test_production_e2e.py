@@ -174,12 +174,12 @@ def test_a_product_being_produced_cannot_be_removed(platform, caller):
     """The guard across services: a removal while a batch is in flight is refused."""
     import redis as redis_client
 
-    from oms_shared import ProductGuard
+    from oms_shared import Keys, ProductGuard
 
     made = caller.data("/oms/product/add", {"name": "busy", "code": "busy-1"})
     env = platform.stack.child_env
     guard = ProductGuard(redis_client.Redis.from_url(env["OMS_REDIS__URL"]),
-                         env["OMS_REDIS__PREFIX"])
+                         Keys(env["OMS_REDIS__PREFIX"]))
     guard.start_producing(made["id"])  # what a submit in flight holds
     try:
         body = _error(caller.post(f"/oms/product/remove/{made['id']}"), 409, 40901)

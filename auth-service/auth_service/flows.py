@@ -23,7 +23,6 @@ from auth_service.schemas import TokenRead, TokenRequest
 from oms_shared import (
     BadSignature,
     OMSState,
-    RevocationStore,
     StaleTimestamp,
     UnknownApp,
     encode_token,
@@ -63,8 +62,7 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
                                request.sign.lower().encode()):
         raise BadSignature()
 
-    prefix = oms.settings.redis.prefix
-    store = RevocationStore(oms.redis, prefix)
+    store = oms.revocations
     live = store.generation(app.app_id)
     if live is None:  # Redis lost it: restore the row's
         store.publish_generation(app.app_id, app.token_generation, only_if_missing=True)
@@ -73,8 +71,7 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
         # the row). Catch the row up, so the token's generation is the row's and live.
         apps.update(session=session, app=app, token_generation=live)
     generation = app.token_generation
-    cache_key = (f"{prefix}:auth:issued:{app.app_id}:{generation}:"
-                 f"{raw_ts}:{request.sign.lower()}")
+    cache_key = oms.keys.issued_token(app.app_id, generation, raw_ts, request.sign.lower())
     cached = oms.redis.get(cache_key)
     if cached is not None:
         entry = json.loads(cached)
@@ -94,7 +91,7 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
 
 
 def _revoke(*, session: Session, oms: OMSState, app: App) -> None:
-    store = RevocationStore(oms.redis, oms.settings.redis.prefix)
+    store = oms.revocations
     app.token_generation = max(app.token_generation, store.generation(app.app_id) or 0) + 1
     session.flush()
     store.publish_generation(app.app_id, app.token_generation)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from auth_service.app import create_app
-from oms_shared import RevocationStore, TokenInvalid, decode_token
+from oms_shared import TokenInvalid, decode_token
 
 
 def _run(app, *args):
@@ -28,7 +28,7 @@ def _is_live(app, token):
     try:
         claims = decode_token(token, secret=oms.settings.jwt.secret.get_secret_value(),
                               issuer="oms")
-        RevocationStore(oms.redis, oms.settings.redis.prefix).check(claims)
+        oms.revocations.check(claims)
     except TokenInvalid:
         return False
     return True
@@ -99,7 +99,7 @@ def test_a_revocation_whose_commit_failed_does_not_lock_the_app_out(app, client,
     """Redis got generation 2 but the database kept 1: new tokens must still work."""
     row = make_app_row()
     oms = app.extensions["oms"]
-    store = RevocationStore(oms.redis, oms.settings.redis.prefix)
+    store = oms.revocations
     store.publish_generation(row.app_id, 2)
     token = _token(client, signed(row))["data"]["token"]
     assert _is_live(app, token)

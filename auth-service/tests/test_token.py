@@ -25,12 +25,12 @@ def test_a_signed_request_gets_a_token(client, make_app_row, signed):
 
 
 def test_the_token_passes_the_libraries_verification(app, client, make_app_row, signed):
-    from oms_shared import RevocationStore, decode_token
+    from oms_shared import decode_token
 
     token = _token(client, signed(make_app_row())).get_json()["data"]["token"]
     oms = app.extensions["oms"]
     claims = decode_token(token, secret=oms.settings.jwt.secret.get_secret_value(), issuer="oms")
-    RevocationStore(oms.redis, oms.settings.redis.prefix).check(claims)  # raises if revoked
+    oms.revocations.check(claims)  # raises if revoked
 
 
 def test_repeating_the_same_signed_request_returns_the_same_token(client, make_app_row, signed):

@@ -19,7 +19,7 @@ from auth_service import apps, flows
 from auth_service.app import create_app
 from auth_service.db import db
 from auth_service.models import App
-from oms_shared import RevocationStore, TokenInvalid, decode_token, state
+from oms_shared import TokenInvalid, decode_token, state
 from oms_shared.testing import sign
 
 
@@ -44,7 +44,7 @@ def _is_live(app, token: str) -> bool:
     oms = app.extensions["oms"]
     claims = decode_token(token, secret=oms.settings.jwt.secret.get_secret_value(), issuer="oms")
     try:
-        RevocationStore(oms.redis, oms.settings.redis.prefix).check(claims)
+        oms.revocations.check(claims)
     except TokenInvalid:
         return False
     return True

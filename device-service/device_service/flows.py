@@ -27,8 +27,6 @@ from oms_shared import (
     DevicesRemoved,
     InvalidState,
     OMSState,
-    ProductCatalog,
-    ProductGuard,
     ProductSnapshot,
     fetch_product,
     on_finish,
@@ -43,8 +41,8 @@ NAME_BYTES = 8  # device_name: 16 lowercase hex characters
 
 
 def _product(oms: OMSState, tenant: str, product_id: int) -> ProductSnapshot:
-    product = fetch_product(catalog=ProductCatalog(oms.redis, oms.settings.redis.prefix),
-                            client=oms.client, product_id=product_id, tenant=tenant)
+    product = fetch_product(catalog=oms.catalog, client=oms.client, product_id=product_id,
+                            tenant=tenant)
     if not product.enabled:
         raise InvalidState(f"product {product_id} is disabled; enable it to produce devices")
     return product
@@ -70,9 +68,8 @@ def submit_batch(*, session: Session, oms: OMSState, tenant: str, data: BatchSub
     product cannot be removed until that transaction ends (``ProductGuard``). The flag
     is raised before the product is read, so a removal either sees the flag or has
     finished (its tombstone written) before the read."""
-    guard = ProductGuard(oms.redis, oms.settings.redis.prefix)
-    guard.start_producing(data.product_id)  # first: a removal that ends after this sees it
-    on_finish(session, lambda: guard.stop_producing(data.product_id))
+    oms.guard.start_producing(data.product_id)  # first: a removal that ends after this sees it
+    on_finish(session, lambda: oms.guard.stop_producing(data.product_id))
     product = _product(oms, tenant, data.product_id)  # then: sees a removal ended before
     if batches.get_by_batch_no(session=session, tenant=tenant, batch_no=data.batch_no):
         raise Conflict("batch_no", f"batch {data.batch_no!r} already exists")
@@ -215,5 +212,5 @@ def enable_device(*, session: Session, tenant: str, device_id: str) -> Device:
 def _announce_removed(session: Session, oms: OMSState, *, tenant: str, product_id: int,
                       device_ids: list[str]) -> None:
     """Once the removal commits, tell other services which devices are gone."""
-    publish(session, oms.redis, oms.settings.redis.prefix,
+    publish(session, oms.redis, oms.keys,
             *DevicesRemoved.batched(tenant=tenant, product_id=product_id, device_ids=device_ids))

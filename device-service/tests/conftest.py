@@ -7,7 +7,7 @@ from flask import Flask
 
 from device_service.app import create_app
 from device_service.db import db
-from oms_shared import ProductCatalog, ProductSnapshot
+from oms_shared import ProductSnapshot
 from oms_shared.testing import app_in_transaction
 
 
@@ -45,7 +45,7 @@ def product(oms) -> ProductSnapshot:
                                    product_key=f"pk{product_id}", status=status,
                                    thing_model={"properties": [], "events": [],
                                                 "services": []})
-        ProductCatalog(oms.redis, oms.settings.redis.prefix).put(snapshot)
+        oms.catalog.put(snapshot)
         return snapshot
 
     return make

@@ -78,8 +78,7 @@ def test_remove_a_pending_batch_announces_its_devices(session, oms, product):
     batch = _submit(session, oms, amount=3)
     ids = set(devices.ids_in_batch(session=session, batch_id=batch.id))
     heard: list[DevicesRemoved] = []
-    consumer = Consumer(oms.redis, oms.settings.redis.prefix, DevicesRemoved, "bindings",
-                        heard.append)
+    consumer = Consumer(oms.redis, oms.keys, DevicesRemoved, "bindings", heard.append)
     flows.remove_batch(session=session, oms=oms, tenant="t1", batch_id=str(batch.id))
     assert consumer.poll() == 0  # nothing before the commit
     session.commit()
@@ -170,7 +169,7 @@ def test_counts_by_product(session, oms, product):
 
 def test_a_submit_releases_its_guard_however_it_ends(session, oms, product, redis_client):
     product()
-    key = f"{oms.settings.redis.prefix}:catalog:producing:10000"
+    key = oms.keys.producing(10000)
     _submit(session, oms, batch_no="G1")
     assert redis_client.get(key) == "1"  # held until the transaction ends
     session.commit()
@@ -250,14 +249,14 @@ def test_a_removal_that_completes_before_the_guard_is_raised_is_seen(session, om
     """Forced interleaving: the whole removal (flag, count, delete, tombstone, flag
     released) runs just before the submit raises its flag. The submit must then find
     the product gone rather than produce devices of a deleted product."""
-    from oms_shared import ProductCatalog, ProductGuard
+    from oms_shared import ProductGuard
 
     product()
     real_start = ProductGuard.start_producing
 
     def removal_first(self, product_id):
         self.start_removing(product_id)
-        ProductCatalog(oms.redis, oms.settings.redis.prefix).forget(product_id)
+        oms.catalog.forget(product_id)
         self.stop_removing(product_id)
         return real_start(self, product_id)
 

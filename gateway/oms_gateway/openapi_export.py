@@ -11,12 +11,13 @@ import json
 import sys
 from pathlib import Path
 
-from oms_gateway.topology import APP_MODULES
-from oms_shared import build_openapi, load_settings
+from oms_shared import SERVICES, build_openapi, check_packages, load_settings
 
 
 def export() -> dict:
-    apps = [importlib.import_module(module).create_app() for module in APP_MODULES.values()]
+    check_packages()
+    apps = [importlib.import_module(spec.app_module).create_app() for spec in SERVICES
+            if spec.http]
     return build_openapi(apps, version=load_settings().version)
 
 

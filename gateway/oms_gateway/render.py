@@ -12,18 +12,14 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-__all__ = ["ROUTES", "render"]
+from oms_shared import SERVICES, ServiceSpec
 
-#: Path prefixes and the service that owns them.
-ROUTES: tuple[tuple[str, str], ...] = (
-    ("/oms/auth/", "auth"),
-    ("/oms/produce/", "device"),
-    ("/oms/device/", "device"),
-    ("/oms/product/", "product"),
-    ("/oms/user/", "user"),
-    ("/oms/group/", "group"),
-    ("/pms/system/", "system"),
-)
+__all__ = ["render", "routes"]
+
+
+def routes(services: Sequence[ServiceSpec] = SERVICES) -> tuple[tuple[str, str], ...]:
+    """Path prefixes and the service that owns each, from the service table."""
+    return tuple((prefix, spec.name) for spec in services if spec.http for prefix in spec.routes)
 
 #: Errors nginx answers itself, as envelopes: (HTTP status, code, message).
 ERRORS: tuple[tuple[int, int, str], ...] = (
@@ -42,11 +38,12 @@ ERRORS: tuple[tuple[int, int, str], ...] = (
 def render(*, listen: str, upstreams: Mapping[str, Sequence[str]], run_dir: str,
            openapi_path: str, error_log: str = "stderr", access_log: str = "off",
            token_rate: int = 20, token_burst: int = 40, worker_processes: str = "auto",
-           user: str | None = None) -> str:
+           user: str | None = None, services: Sequence[ServiceSpec] = SERVICES) -> str:
     # An nginx configuration, not HTML: nothing to autoescape.
     env = Environment(loader=PackageLoader("oms_gateway"), undefined=StrictUndefined,  # noqa: S701
                       keep_trailing_newline=True)
-    missing = {name for _, name in ROUTES} - set(upstreams)
+    table = routes(services)
+    missing = {name for _, name in table} - set(upstreams)
     if missing:
         raise ValueError(f"no upstream for {sorted(missing)}")
     if access_log != "off":
@@ -55,14 +52,13 @@ def render(*, listen: str, upstreams: Mapping[str, Sequence[str]], run_dir: str,
         listen=listen, upstreams=upstreams, run_dir=run_dir, openapi_path=openapi_path,
         error_log=error_log, access_log=access_log, token_rate=token_rate,
         token_burst=token_burst, worker_processes=worker_processes, user=user,
-        routes=ROUTES, errors=ERRORS)
+        routes=table, errors=ERRORS)
 
 
 def compose_config() -> str:
     """The configuration for docker-compose: services by their compose names."""
-    services = sorted({name for _, name in ROUTES})
     return render(listen="0.0.0.0:36002",
-                  upstreams={name: [f"{name}-service:8000"] for name in services},
+                  upstreams={spec.name: [f"{spec.folder}:8000"] for spec in SERVICES if spec.http},
                   run_dir="/tmp", openapi_path="/srv/oms/openapi.json",
                   error_log="stderr", access_log="/dev/stdout")
 

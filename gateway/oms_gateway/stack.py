@@ -1,4 +1,5 @@
-"""Run the whole platform: nginx in front, every service under gunicorn.
+"""Run the whole platform: nginx in front, every service under gunicorn, and the
+services' workers, all read from the service table (``oms_shared.SERVICES``).
 
 ``make run`` calls ``oms-stack run``: embedded defaults (SQLite under the data
 directory, a private Redis when none is configured), the gateway on
@@ -20,8 +21,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,19 +31,24 @@ from typing import IO, Any
 import requests
 
 from oms_gateway.render import render
-from oms_gateway.topology import APP_MODULES, SERVICE_NAMES
-from oms_shared import load_settings, raw_settings
+from oms_shared import (
+    SERVICES,
+    ServiceSpec,
+    check_packages,
+    free_port,
+    load_settings,
+    raw_settings,
+)
 
-__all__ = ["Stack", "child_count", "free_port", "main"]
+__all__ = ["Stack", "child_count", "free_port", "free_ports", "main"]
 
 FIRST_SERVICE_PORT = 36010
 PR_SET_PDEATHSIG = 1
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(services: Sequence[ServiceSpec] = SERVICES) -> dict[str, list[int]]:
+    """One free port for each HTTP service (tests and benchmarks)."""
+    return {spec.name: [free_port()] for spec in services if spec.http}
 
 
 def child_count(pid: int) -> int:
@@ -83,6 +90,14 @@ class _Child:
     name: str
     process: subprocess.Popen
     stop_signal: int = signal.SIGTERM
+    #: A worker is started again when it dies; anything else dying stops the platform.
+    restart: tuple[list[str], dict[str, str]] | None = None
+    restarts: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+RESTART_DELAY = 0.5  # doubled after each quick death, up to RESTART_DELAY_MAX
+RESTART_DELAY_MAX = 30.0
 
 
 @dataclass
@@ -91,6 +106,7 @@ class Stack:
 
     data_dir: Path
     listen: str | None = None
+    services: Sequence[ServiceSpec] = SERVICES
     service_ports: Mapping[str, list[int]] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     workers: int = 2
@@ -107,9 +123,15 @@ class Stack:
         self.log_dir = self.data_dir / "logs"
         raw = raw_settings({**os.environ, **self.env})
         self.listen = self.listen or raw.get("bind_address", "0.0.0.0:36002")
+        check_packages(self.services)
+        self.http = [spec for spec in self.services if spec.http]
         self.ports = dict(self.service_ports or {
-            name: [FIRST_SERVICE_PORT + i] for i, name in enumerate(SERVICE_NAMES)})
+            spec.name: [FIRST_SERVICE_PORT + i] for i, spec in enumerate(self.http)})
         self.child_env = self._environment(raw)
+        self.failure: str | None = None
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     def _environment(self, raw: dict[str, Any]) -> dict[str, str]:
         env = {**os.environ, **self.env}
@@ -117,8 +139,8 @@ class Stack:
         env["OMS_BIND_ADDRESS"] = self.listen
         if not raw.get("jwt", {}).get("secret"):
             env["OMS_JWT__SECRET"] = self._persistent_secret()
-        for name in SERVICE_NAMES:
-            env[f"OMS_{name.upper()}__URL"] = f"http://127.0.0.1:{self.ports[name][0]}"
+        for spec in self.http:
+            env[f"OMS_{spec.name.upper()}__URL"] = f"http://127.0.0.1:{self.ports[spec.name][0]}"
         self.needs_private_redis = not raw.get("redis", {}).get("url")
         return env
 
@@ -147,15 +169,22 @@ class Stack:
         fd = os.open(self.log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return os.fdopen(fd, "ab")
 
-    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None,
-               stop_signal: int = signal.SIGTERM) -> subprocess.Popen:
+    def _popen(self, name: str, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen:
         out = self._output(name)
-        process = subprocess.Popen(argv, env=dict(env or self.child_env), stdout=out,
+        process = subprocess.Popen(argv, env=dict(env), stdout=out,
                                    stderr=subprocess.STDOUT if out else None,
                                    start_new_session=True, preexec_fn=_child_setup)
         if out is not None:
             out.close()  # the child holds its own descriptor
-        self.children.append(_Child(name, process, stop_signal))
+        return process
+
+    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None,
+               stop_signal: int = signal.SIGTERM, restart: bool = False) -> subprocess.Popen:
+        env = dict(env or self.child_env)
+        process = self._popen(name, argv, env)
+        with self._lock:
+            self.children.append(_Child(name, process, stop_signal,
+                                        restart=(argv, env) if restart else None))
         return process
 
     def _flask(self, module: str, *args: str) -> subprocess.CompletedProcess:
@@ -174,18 +203,20 @@ class Stack:
                    "redis", 10)
 
     def _prepare_databases(self) -> None:
-        pending = {name: subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", module, "init-db"], env=self.child_env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_child_setup)
-            for name, module in APP_MODULES.items()}
+        pending = {spec.name: subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", spec.app_module, "init-db"],
+            env=self.child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=_child_setup)
+            for spec in self.services if spec.database}
         for name, process in pending.items():
             output, _ = process.communicate()
             if process.returncode != 0:
                 raise RuntimeError(f"{name}: init-db failed:\n{output}")
-        result = self._flask(APP_MODULES["auth"], "apps", "bootstrap", "--json")
-        if result.returncode != 0:
-            raise RuntimeError(f"creating the default app failed:\n{result.stderr}")
-        self.credentials = json.loads(result.stdout.strip().splitlines()[-1])
+        if any(spec.name == "auth" for spec in self.services):
+            result = self._flask("auth_service.app", "apps", "bootstrap", "--json")
+            if result.returncode != 0:
+                raise RuntimeError(f"creating the default app failed:\n{result.stderr}")
+            self.credentials = json.loads(result.stdout.strip().splitlines()[-1])
 
     def _export_openapi(self) -> Path:
         path = self.run_dir / "openapi.json"
@@ -197,13 +228,50 @@ class Stack:
         return path
 
     def _start_services(self) -> None:
-        for name, module in APP_MODULES.items():
-            for port in self.ports[name]:
-                env = {**self.child_env, "OMS_SERVICE": name, "OMS_BIND": f"127.0.0.1:{port}",
-                       "OMS_WORKERS": str(self.workers), "OMS_THREADS": str(self.threads)}
-                self._spawn(f"{name}-{port}", [
+        for spec in self.http:
+            for port in self.ports[spec.name]:
+                env = {**self.child_env, "OMS_SERVICE": spec.name,
+                       "OMS_BIND": f"127.0.0.1:{port}", "OMS_WORKERS": str(self.workers),
+                       "OMS_THREADS": str(self.threads)}
+                self._spawn(f"{spec.name}-{port}", [
                     sys.executable, "-m", "gunicorn", "-c", "python:oms_shared.gunicorn_conf",
-                    f"{module}:create_app()"], env=env)
+                    spec.wsgi_app], env=env)
+
+    def _start_workers(self) -> None:
+        for spec in self.services:
+            for target in spec.workers:
+                env = {**self.child_env, "OMS_SERVICE": spec.name}
+                self._spawn(f"{spec.name}-worker-{target.rpartition(':')[2]}",
+                            [sys.executable, "-m", "oms_shared.worker", target], env=env,
+                            restart=True)
+
+    # ---- supervision --------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        """Start dead workers again (waiting longer after each quick death); note the
+        death of anything else in ``failure`` for the caller to act on."""
+        while not self._halt.wait(0.2):
+            with self._lock:
+                dead = [c for c in self.children if c.process.poll() is not None]
+            for child in dead:
+                if child.restart is None:
+                    self.failure = self.failure or (
+                        f"{child.name} exited with {child.process.returncode}")
+                    continue
+                lived = time.monotonic() - child.started
+                delay = 0.0 if lived > RESTART_DELAY_MAX else min(
+                    RESTART_DELAY * 2 ** child.restarts, RESTART_DELAY_MAX)
+                if self._halt.wait(delay):
+                    return
+                argv, env = child.restart
+                with self._lock:
+                    if child not in self.children:
+                        continue
+                    child.process = self._popen(child.name, argv, env)
+                    child.restarts = 0 if lived > RESTART_DELAY_MAX else child.restarts + 1
+                    child.started = time.monotonic()
+                print(f"{child.name} exited with {child.process.returncode}; started again",
+                      file=sys.stderr, flush=True)
 
     def _start_gateway(self, openapi: Path) -> None:
         if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
@@ -217,7 +285,8 @@ class Stack:
             access_log=str(self.log_dir / "gateway-access.log"),
             token_rate=settings.gateway.token_rate_per_second,
             token_burst=settings.gateway.token_burst,
-            worker_processes="2", user="root" if os.geteuid() == 0 else None)
+            worker_processes="2", user="root" if os.geteuid() == 0 else None,
+            services=self.services)
         conf = self.run_dir / "nginx.conf"
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -274,25 +343,32 @@ class Stack:
             self._prepare_databases()
             openapi = self._export_openapi()
             self._start_services()
+            self._start_workers()
             for name, ports in self.ports.items():
                 for port in ports:
                     self._wait(lambda p=port: self._ready(f"http://127.0.0.1:{p}/readyz"),
                                f"{name} on {port}", timeout)
             for child in self.children:  # every worker, not just the first, has booted
-                if child.name.split("-")[0] in self.ports:
+                if child.restart is None and child.name.split("-")[0] in self.ports:
                     self._wait(lambda c=child: self._has_workers(c.process.pid),
                                f"{child.name} workers", timeout)
             self._start_gateway(openapi)
             self._wait(lambda: self._ready(f"{self.url}/healthz"), "gateway", timeout)
+            self._halt.clear()
+            self._supervisor = threading.Thread(target=self._supervise, name="oms-supervisor",
+                                                daemon=True)
+            self._supervisor.start()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop_child(self, name: str, timeout: float = 10) -> None:
-        for child in [c for c in self.children if c.name == name]:
-            self._terminate([child], timeout)
-            self.children.remove(child)
+        with self._lock:
+            stopping = [c for c in self.children if c.name == name]
+            for child in stopping:
+                self.children.remove(child)
+        self._terminate(stopping, timeout)
 
     def _terminate(self, children: list[_Child], timeout: float) -> None:
         for child in children:
@@ -309,7 +385,12 @@ class Stack:
                 child.process.wait()
 
     def stop(self) -> None:
-        """Gateway first, then the services, Redis last (services report to it on exit)."""
+        """Gateway first, then the services and workers, Redis last (services report to
+        it on exit)."""
+        self._halt.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+            self._supervisor = None
         order = {"gateway": 0, "redis": 2}
         for rank in (0, 1, 2):
             group = [c for c in self.children if order.get(c.name, 1) == rank]
@@ -363,14 +444,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         stack.start()
         print(_banner(stack), flush=True)
-        while True:
-            for child in stack.children:
-                if child.process.poll() is not None:
-                    print(f"{child.name} exited with {child.process.returncode}; stopping",
-                          file=sys.stderr)
-                    stack.stop()
-                    raise SystemExit(1)
+        while stack.failure is None:
             time.sleep(0.5)
+        print(f"{stack.failure}; stopping", file=sys.stderr)
+        stack.stop()
+        raise SystemExit(1)
     except KeyboardInterrupt:
         # Ctrl-C reaches make too, which may signal us again: finish the orderly stop
         # (gateway, services, then Redis) before anything else.

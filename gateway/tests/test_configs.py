@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from oms_gateway import openapi_export
-from oms_gateway.render import ROUTES, compose_config, render
+from oms_gateway.render import compose_config, render, routes
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -35,7 +35,7 @@ def test_openapi_document_is_current(monkeypatch, tmp_path):
 
 
 def test_rendered_gateway_config_is_valid_nginx(tmp_path):
-    services = sorted({name for _, name in ROUTES})
+    services = sorted({name for _, name in routes()})
     conf = tmp_path / "nginx.conf"
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp_path / sub).mkdir()

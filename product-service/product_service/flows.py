@@ -8,8 +8,6 @@ from sqlalchemy.orm import Session
 from oms_shared import (
     InvalidState,
     OMSState,
-    ProductCatalog,
-    ProductGuard,
     ProductSnapshot,
     end_read,
     int_id,
@@ -29,9 +27,8 @@ def snapshot(product: Product) -> ProductSnapshot:
 
 
 def _publish(session: Session, oms: OMSState, product: Product) -> None:
-    catalog = ProductCatalog(oms.redis, oms.settings.redis.prefix)
     entry = snapshot(product)
-    on_commit(session, lambda: catalog.put(entry))
+    on_commit(session, lambda: oms.catalog.put(entry))
 
 
 def device_counts(oms: OMSState, product_ids: list[int]) -> dict[int, int]:
@@ -88,12 +85,10 @@ def remove(*, session: Session, oms: OMSState, tenant: str, product_id: str) -> 
     (``ProductGuard`` keeps the count and the delete from racing a submit)."""
     product = products.get_or_raise(session=session, tenant=tenant, product_id=product_id)
     end_read(session)  # no lock across the peer call below
-    guard = ProductGuard(oms.redis, oms.settings.redis.prefix)
-    guard.start_removing(product.id)
-    on_finish(session, lambda: guard.stop_removing(product.id))
+    oms.guard.start_removing(product.id)
+    on_finish(session, lambda: oms.guard.stop_removing(product.id))
     count = device_counts(oms, [product.id]).get(product.id, 0)
     if count:
         raise InvalidState(f"product {product.id} still has {count} devices; remove them first")
     products.delete(session=session, product=product)
-    catalog = ProductCatalog(oms.redis, oms.settings.redis.prefix)
-    on_commit(session, lambda: catalog.forget(product.id))
+    on_commit(session, lambda: oms.catalog.forget(product.id))

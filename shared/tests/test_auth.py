@@ -7,7 +7,6 @@ import time
 import jwt
 import pytest
 
-from oms_shared._revocation import RevocationStore
 from oms_shared.testing import token_for
 
 SECRET = "test-secret-" + "x" * 40
@@ -52,8 +51,7 @@ def _claims(**overrides):
     pytest.param("not.a.token", id="garbage"),
 ])
 def test_bad_tokens_are_40101(client, app, token):
-    RevocationStore(app.extensions["oms"].redis, app.extensions["oms"].settings.redis.prefix
-                    ).publish_generation("test-app", 1)
+    app.extensions["oms"].revocations.publish_generation("test-app", 1)
     response = _call(client, token)
     assert response.status_code == 401
     assert response.get_json()["code"] == 40101
@@ -71,7 +69,7 @@ def test_bumped_generation_revokes_at_once(client, app):
     token = token_for(app, app_id="gen-app", generation=3)
     assert _call(client, token).status_code == 200
     oms = app.extensions["oms"]
-    store = RevocationStore(oms.redis, oms.settings.redis.prefix)
+    store = oms.revocations
     store.publish_generation("gen-app", 4)
     assert _call(client, token).get_json()["code"] == 40101
 
@@ -88,7 +86,7 @@ def test_the_watcher_sees_a_revocation_without_asking_redis(app, client):
     from oms_shared._revocation import GenerationWatcher
 
     oms = app.extensions["oms"]
-    store = RevocationStore(oms.redis, oms.settings.redis.prefix)
+    store = oms.revocations
     watcher = GenerationWatcher(store)
     watcher.start()
     oms.extra["revocation_watcher"] = watcher
@@ -114,7 +112,7 @@ def test_without_a_subscription_the_watcher_knows_nothing(app):
     from oms_shared._revocation import GenerationWatcher
 
     oms = app.extensions["oms"]
-    watcher = GenerationWatcher(RevocationStore(oms.redis, oms.settings.redis.prefix))
+    watcher = GenerationWatcher(oms.revocations)
     watcher.remember("some-app", 3, watcher.epoch)  # never started, so never subscribed
     assert watcher.get("some-app") is None
 
@@ -124,7 +122,7 @@ def test_a_read_that_straddles_the_subscription_is_not_kept(app):
     from oms_shared._revocation import GenerationWatcher
 
     oms = app.extensions["oms"]
-    watcher = GenerationWatcher(RevocationStore(oms.redis, oms.settings.redis.prefix))
+    watcher = GenerationWatcher(oms.revocations)
     epoch = watcher.epoch  # not subscribed yet: None
     watcher._subscribe_confirmed()  # the subscription completes meanwhile
     watcher.remember("racing-app", 1, epoch)

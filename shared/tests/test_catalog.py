@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from oms_shared import Keys
 from oms_shared._catalog import ProductCatalog, ProductSnapshot, fetch_product
 from oms_shared._client import ServiceClient
 from oms_shared._errors import NotFound, Unavailable
@@ -21,7 +22,7 @@ def _snapshot(status="enable", tenant="t1", product_id=10000, revision=1):
 
 @pytest.fixture
 def catalog(redis_client, redis_prefix):
-    return ProductCatalog(redis_client, f"{redis_prefix}:cat-{uuid.uuid4().hex[:8]}")
+    return ProductCatalog(redis_client, Keys(f"{redis_prefix}:cat-{uuid.uuid4().hex[:8]}"))
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def test_a_miss_asks_the_product_service(catalog, offline_client):
 def guard(redis_client, redis_prefix):
     from oms_shared._catalog import ProductGuard
 
-    return ProductGuard(redis_client, f"{redis_prefix}:guard-{uuid.uuid4().hex[:8]}")
+    return ProductGuard(redis_client, Keys(f"{redis_prefix}:guard-{uuid.uuid4().hex[:8]}"))
 
 
 def test_a_removal_waits_for_a_batch_being_produced(guard):

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from oms_gateway.stack import free_port
+from oms_shared import Keys
 from oms_shared._revocation import GenerationWatcher, RevocationStore
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -45,7 +46,7 @@ def test_the_watcher_forgets_while_redis_is_gone_and_resubscribes():
     server = _start(port)
     client = redis.Redis(port=port, decode_responses=True, socket_timeout=0.5,
                          socket_connect_timeout=0.5)
-    store = RevocationStore(client, "private")
+    store = RevocationStore(client, Keys("private"))
     watcher = GenerationWatcher(store, retry_after=0.1)
     watcher.start()
     try:

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
-from oms_shared import SERVICE_NAMES, Settings
+from oms_shared import SERVICES, Settings
 from system_service.schemas import SettingInfo, StorageInfo, TokenInfo
 
 
@@ -33,8 +33,8 @@ def get(*, settings: Settings) -> SettingInfo:
         environment=settings.environment,
         token=TokenInfo(lifetime_seconds=settings.auth.token_ttl,
                         timestamp_window_seconds=settings.auth.timestamp_window),
-        storage={name: _database(settings.database_url(name))
-                 for name in SERVICE_NAMES if name != "system"},
+        storage={spec.name: _database(settings.database_url(spec.name))
+                 for spec in SERVICES if spec.database},
         redis=_endpoint(settings.redis.url.get_secret_value()),
         broker=_endpoint(settings.broker.url.get_secret_value()),
     )

@@ -1,4 +1,4 @@
-from oms_shared import Api, Registry, state
+from oms_shared import Api, state
 from system_service import configuration, services
 from system_service.schemas import ServiceList, SettingInfo
 
@@ -18,5 +18,4 @@ def setting_info(body: object) -> SettingInfo:
 def service_list(body: object) -> ServiceList:
     """Every service with its instances, each ``up`` or ``down`` from its heartbeat."""
     oms = state()
-    return services.get_all(registry=Registry(oms.redis, oms.settings.redis.prefix),
-                            down_after=oms.settings.down_after)
+    return services.get_all(registry=oms.registry, down_after=oms.settings.down_after)

@@ -54,12 +54,12 @@ def test_setting_info_needs_a_token(client):
 
 
 def test_service_list_judges_instances_by_their_heartbeat(app, client, headers, redis_client):
-    prefix = app.extensions["oms"].settings.redis.prefix
-    registry = Registry(redis_client, prefix)
+    keys = app.extensions["oms"].keys
+    registry = Registry(redis_client, keys)
     registry.beat("product", "10.1.1.1:8000", "1.2.3", time.time())
     stale = {"version": "1.2.3", "started_at": time.time() - 60, "last_seen": time.time() - 30,
              "stopped": False}
-    redis_client.hset(f"{prefix}:registry:product", "10.1.1.2:8000", json.dumps(stale))
+    redis_client.hset(keys.registry("product"), "10.1.1.2:8000", json.dumps(stale))
     data = client.post("/pms/system/service/list", headers=headers).get_json()["data"]
     assert [s["name"] for s in data["list"]] == ["auth", "device", "product", "user", "group",
                                                  "system"]

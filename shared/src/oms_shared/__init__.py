@@ -2,8 +2,9 @@
 
 Services import from here only (``from oms_shared import Api, NotFound``); the
 modules behind it (``oms_shared._database`` ...) are internal and may change.
-Two modules are public by name because tools load them by path:
-``oms_shared.gunicorn_conf`` (``gunicorn -c python:oms_shared.gunicorn_conf``) and
+Three modules are public by name because tools load them by path:
+``oms_shared.gunicorn_conf`` (``gunicorn -c python:oms_shared.gunicorn_conf``),
+``oms_shared.worker`` (``python -m oms_shared.worker device_service.x:run``) and
 ``oms_shared.testing`` (the services' test kit).
 """
 
@@ -51,12 +52,21 @@ from oms_shared._errors import (
 from oms_shared._events import Consumer, DevicesRemoved, Event, parked, publish, publish_now
 from oms_shared._ext import OMS, OMSState, state
 from oms_shared._filters import contains
+from oms_shared._keys import Keys
 from oms_shared._openapi import build_spec as build_openapi
 from oms_shared._pagination import Page, PageQuery, paginate
+from oms_shared._ports import free_port
 from oms_shared._registry import Registry
 from oms_shared._revocation import RevocationStore
-from oms_shared._settings import (
+from oms_shared._services import (
     SERVICE_NAMES,
+    SERVICES,
+    ServiceSpec,
+    ServiceTableError,
+    check_packages,
+    service_spec,
+)
+from oms_shared._settings import (
     Settings,
     SettingsError,
     load_settings,
@@ -73,6 +83,7 @@ from oms_shared._version import __version__
 
 __all__ = [
     "OMS",
+    "SERVICES",
     "SERVICE_NAMES",
     "Api",
     "BadRequest",
@@ -92,6 +103,7 @@ __all__ = [
     "IntKey",
     "InternalError",
     "InvalidState",
+    "Keys",
     "MethodNotAllowed",
     "NotFound",
     "OMSError",
@@ -107,6 +119,8 @@ __all__ = [
     "RevocationStore",
     "Schema",
     "ServiceClient",
+    "ServiceSpec",
+    "ServiceTableError",
     "Settings",
     "SettingsError",
     "StaleTimestamp",
@@ -119,6 +133,7 @@ __all__ = [
     "ValidationFailed",
     "__version__",
     "build_openapi",
+    "check_packages",
     "check_property_set",
     "check_service_call",
     "contains",
@@ -128,6 +143,7 @@ __all__ = [
     "encode_token",
     "end_read",
     "fetch_product",
+    "free_port",
     "get_in_tenant",
     "get_or_404",
     "int_id",
@@ -141,6 +157,7 @@ __all__ = [
     "publish",
     "publish_now",
     "raw_settings",
+    "service_spec",
     "state",
     "utcnow",
     "validate",

@@ -8,7 +8,6 @@ from typing import TypeVar
 from flask import current_app, g, request
 
 from oms_shared._errors import Unauthenticated
-from oms_shared._revocation import RevocationStore
 from oms_shared._tokens import Claims, decode
 
 __all__ = ["authenticate", "current_caller", "current_tenant", "public"]
@@ -57,7 +56,6 @@ def authenticate() -> None:
     state = current_app.extensions["oms"]
     claims = decode(token, secret=state.settings.jwt.secret.get_secret_value(),
                     issuer=state.settings.jwt.issuer)
-    RevocationStore(state.redis, state.settings.redis.prefix).check(
-        claims, state.extra.get("revocation_watcher"))
+    state.revocations.check(claims, state.extra.get("revocation_watcher"))
     g.oms_caller = claims
 

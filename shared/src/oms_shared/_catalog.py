@@ -20,11 +20,12 @@ import json
 import logging
 from typing import Any
 
-import redis
 from pydantic import BaseModel
 
 from oms_shared._client import ServiceClient
 from oms_shared._errors import InvalidState, NotFound
+from oms_shared._keys import Keys
+from oms_shared._redis_client import RedisClient
 
 __all__ = ["ProductCatalog", "ProductGuard", "ProductSnapshot", "fetch_product"]
 
@@ -59,12 +60,12 @@ class ProductSnapshot(BaseModel):
 
 
 class ProductCatalog:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, keys: Keys) -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = keys
 
     def _key(self, product_id: int) -> str:
-        return f"{self.prefix}:catalog:product:{product_id}"
+        return self.keys.product(product_id)
 
     def put(self, snapshot: ProductSnapshot) -> bool:
         """The owner's write after a commit: replaces an older revision, never a newer one
@@ -115,21 +116,22 @@ class ProductGuard:
     ``removing`` and then looks at ``producing``. Redis orders the four steps, so at
     least one of the two sees the other and refuses (409/40901): a removal can never
     count zero devices while a batch for the product is being written. Flags expire,
-    so a crashed process cannot block a product forever.
+    so a crashed process cannot block a product forever. A product's flags share a
+    hash tag, so each transaction stays on one Redis Cluster node.
     """
 
     PRODUCING_TTL = 900
     REMOVING_TTL = 120
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, keys: Keys) -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = keys
 
     def _producing(self, product_id: int) -> str:
-        return f"{self.prefix}:catalog:producing:{product_id}"
+        return self.keys.producing(product_id)
 
     def _removing(self, product_id: int) -> str:
-        return f"{self.prefix}:catalog:removing:{product_id}"
+        return self.keys.removing(product_id)
 
     def start_producing(self, product_id: int) -> None:
         pipe = self.client.pipeline(transaction=True)

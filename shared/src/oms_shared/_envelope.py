@@ -6,13 +6,13 @@ import json
 import logging
 from typing import Any
 
-import redis
 import sqlalchemy.exc
 import sqlalchemy.orm.exc
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from oms_shared import _errors as errors
+from oms_shared._redis_client import UNAVAILABLE
 
 __all__ = ["error_for", "error_response", "register_error_handlers", "render", "success",
            "success_json"]
@@ -68,7 +68,7 @@ def error_for(exc: Exception) -> errors.OMSError:
     """The client's view of an exception that is not an OMSError."""
     if isinstance(exc, errors.OMSError):
         return exc
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+    if isinstance(exc, UNAVAILABLE):
         log.error("redis unavailable: %s", type(exc).__name__)
         return errors.Unavailable("Redis is unavailable")
     if isinstance(exc, sqlalchemy.orm.exc.StaleDataError):

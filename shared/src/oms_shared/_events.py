@@ -24,15 +24,17 @@ Guarantees:
   while no consumer ran is still delivered. Streams are trimmed to about
   100,000 entries: a group that falls that far behind loses the oldest.
 
-Keys are Redis Cluster safe: ``{prefix}:events:{<stream>}`` and its
-``...:parked`` share a hash tag, hence a slot. Requires Redis 7 or later.
+Keys are Redis Cluster safe: a stream (``Keys.stream``) and its parked companion
+(``Keys.parked``) share a hash tag, hence a slot. Requires Redis 7 or later.
+
+Every function takes the Redis client and the key layout, like the other Redis
+helpers: ``publish(session, oms.redis, oms.keys, *events)``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -45,16 +47,16 @@ from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from oms_shared._database import on_commit
+from oms_shared._keys import STREAM_NAME, Keys
+from oms_shared._redis_client import RedisClient
 
 __all__ = ["EVENT_TYPES", "MAX_DEVICE_IDS", "STREAM_MAX_LENGTH", "Consumer", "DevicesRemoved",
-           "Event", "decode", "encode", "parked", "parked_key", "publish", "publish_now",
-           "stream_key"]
+           "Event", "decode", "encode", "parked", "publish", "publish_now"]
 
 log = logging.getLogger("oms.events")
 VERSION = "1"
 STREAM_MAX_LENGTH = 100_000
 MAX_DEVICE_IDS = 1000
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _registry: dict[str, type[Event]] = {}
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(_registry)  # stream name -> class
 
@@ -71,7 +73,7 @@ class Event(pydantic.BaseModel):
         name = cls.__dict__.get("stream")
         if name is None:
             return
-        if not _NAME.fullmatch(name):
+        if not STREAM_NAME.fullmatch(name):
             raise ValueError(f"invalid stream name {name!r}")
         known = _registry.get(name)
         if known is not None and (known.__module__, known.__qualname__) != (
@@ -96,16 +98,6 @@ class DevicesRemoved(Event):
                 for start in range(0, len(device_ids), MAX_DEVICE_IDS)]
 
 
-def stream_key(prefix: str, name: str) -> str:
-    if "{" in prefix or "}" in prefix or not _NAME.fullmatch(name):
-        raise ValueError("a prefix holds no braces; a stream name is lowercase")
-    return f"{prefix}:events:{{{name}}}"
-
-
-def parked_key(prefix: str, name: str) -> str:
-    return f"{stream_key(prefix, name)}:parked"
-
-
 def _text(value: Any, errors: str = "strict") -> str:
     return value.decode("utf-8", errors) if isinstance(value, bytes) else str(value)
 
@@ -126,31 +118,31 @@ def decode(name: str, fields: Mapping[Any, Any]) -> Event:
     return cls.model_validate_json(values.get("data", ""))
 
 
-def _xadd(client: redis.Redis, entries: list[tuple[str, dict[str, str]]]) -> list[str]:
+def _xadd(client: RedisClient, entries: list[tuple[str, dict[str, str]]]) -> list[str]:
     pipe = client.pipeline(transaction=False)
     for key, fields in entries:
         pipe.xadd(key, fields, maxlen=STREAM_MAX_LENGTH, approximate=True)
     return [_text(entry_id) for entry_id in pipe.execute()]
 
 
-def publish(session: Session, client: redis.Redis, prefix: str, *events: Event) -> None:
+def publish(session: Session, client: RedisClient, keys: Keys, *events: Event) -> None:
     """Add ``events`` to their streams once the session's transaction commits."""
-    entries = [(stream_key(prefix, e.stream), encode(e)) for e in events]  # fail here, not later
+    entries = [(keys.stream(e.stream), encode(e)) for e in events]  # fail here, not later
     if entries:
         on_commit(session, lambda: _xadd(client, entries))
 
 
-def publish_now(client: redis.Redis, prefix: str, *events: Event) -> list[str]:
+def publish_now(client: RedisClient, keys: Keys, *events: Event) -> list[str]:
     """Add ``events`` to their streams now (no transaction to wait for); their entry ids."""
-    entries = [(stream_key(prefix, e.stream), encode(e)) for e in events]
+    entries = [(keys.stream(e.stream), encode(e)) for e in events]
     return _xadd(client, entries) if entries else []
 
 
-def parked(client: redis.Redis, prefix: str, name: str,
+def parked(client: RedisClient, keys: Keys, name: str,
            count: int = 100) -> list[tuple[str, dict[str, str]]]:
     """The oldest parked entries of stream ``name``: (id, the original fields plus
     ``original_id``, ``error`` and ``consumer``)."""
-    rows = client.xrange(parked_key(prefix, name), count=count)
+    rows = client.xrange(keys.parked(name), count=count)
     return [(_text(entry_id), {_text(k, "replace"): _text(v, "replace") for k, v in fields.items()})
             for entry_id, fields in rows]
 
@@ -166,7 +158,7 @@ class Consumer(Generic[E]):
 
     _REMEMBERED_ERRORS = 1000
 
-    def __init__(self, client: redis.Redis, prefix: str, event_type: type[E], group: str,
+    def __init__(self, client: RedisClient, keys: Keys, event_type: type[E], group: str,
                  handler: Callable[[E], object], *, consumer: str | None = None,
                  max_tries: int = 5, reclaim_idle_ms: int = 30_000, batch: int = 100) -> None:
         if max_tries < 1 or reclaim_idle_ms < 1 or batch < 1:
@@ -176,8 +168,8 @@ class Consumer(Generic[E]):
         self.client = client
         self.event_type = event_type
         self.name = event_type.stream
-        self.key = stream_key(prefix, self.name)
-        self.parked_key = parked_key(prefix, self.name)
+        self.key = keys.stream(self.name)
+        self.parked_key = keys.parked(self.name)
         self.group = group
         self.handler = handler
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"

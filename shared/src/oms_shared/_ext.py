@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
-import redis
 from flask import Flask, Response, current_app
 from flask.cli import with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -16,10 +15,14 @@ from oms_shared import _auth as auth
 from oms_shared import _logs as logs
 from oms_shared import _migrations as migrations
 from oms_shared import _requestid as requestid
+from oms_shared._catalog import ProductCatalog, ProductGuard
 from oms_shared._client import ServiceClient
 from oms_shared._envelope import register_error_handlers
 from oms_shared._health import blueprint as health_blueprint
-from oms_shared._redis_client import connect
+from oms_shared._keys import Keys
+from oms_shared._redis_client import RedisClient, connect
+from oms_shared._registry import Registry
+from oms_shared._revocation import RevocationStore
 from oms_shared._settings import SERVICE_NAMES, Settings, SettingsError, load_settings
 
 __all__ = ["OMS", "OMSState", "state"]
@@ -29,10 +32,18 @@ MAX_BODY = 1024 * 1024
 
 @dataclass
 class OMSState:
+    """What a service shares between its requests and threads, built once by ``init_app``:
+    the Redis helpers all use ``redis`` and the one key layout ``keys``."""
+
     service: str
     settings: Settings
-    redis: redis.Redis
+    redis: RedisClient
     client: ServiceClient
+    keys: Keys
+    revocations: RevocationStore
+    catalog: ProductCatalog
+    guard: ProductGuard
+    registry: Registry
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -57,8 +68,17 @@ class OMS:
         app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
         app.config["TESTING"] = settings.environment == "test"
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
-        oms_state = OMSState(service=service, settings=settings, redis=connect(settings),
-                             client=ServiceClient(settings))
+        try:
+            keys = Keys(settings.redis.prefix)
+        except ValueError as exc:
+            raise SettingsError(f"redis.prefix: {exc}") from None
+        client = connect(settings)
+        oms_state = OMSState(service=service, settings=settings, redis=client,
+                             client=ServiceClient(settings), keys=keys,
+                             revocations=RevocationStore(client, keys),
+                             catalog=ProductCatalog(client, keys),
+                             guard=ProductGuard(client, keys),
+                             registry=Registry(client, keys))
         app.extensions["oms"] = oms_state
         logs.configure(service, settings.log_level)
         app.before_request_funcs.setdefault(None, []).insert(0, _before)

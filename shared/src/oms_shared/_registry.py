@@ -1,6 +1,6 @@
 """The live service registry in Redis: instances heartbeat, readers judge up/down.
 
-Each service has one Redis hash, ``{prefix}:registry:{service}``, whose fields
+Each service has one Redis hash, ``Keys.registry(service)``, whose fields
 are instance addresses and whose values are JSON with ``version``,
 ``started_at`` and ``last_seen`` (epoch seconds). An instance is ``up`` while its
 last heartbeat is younger than ``down_after`` seconds, or until it says it
@@ -18,6 +18,8 @@ from typing import Any
 
 import redis
 
+from oms_shared._keys import Keys
+from oms_shared._redis_client import UNAVAILABLE, RedisClient
 from oms_shared._times import isoformat_ms
 
 __all__ = ["Heartbeat", "Registry"]
@@ -31,12 +33,12 @@ def _iso(epoch: float) -> str:
 
 
 class Registry:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, keys: Keys) -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = keys
 
     def _key(self, service: str) -> str:
-        return f"{self.prefix}:registry:{service}"
+        return self.keys.registry(service)
 
     def beat(self, service: str, address: str, version: str, started_at: float) -> None:
         entry = {"version": version, "started_at": started_at, "last_seen": time.time(),
@@ -89,7 +91,7 @@ class Heartbeat(threading.Thread):
         while not self._halt.is_set():
             try:
                 self.registry.beat(self.service, self.address, self.version, self.started_at)
-            except redis.RedisError as exc:
+            except (redis.RedisError, *UNAVAILABLE) as exc:
                 log.warning("heartbeat failed: %s", type(exc).__name__)
             self._halt.wait(self.interval)
 

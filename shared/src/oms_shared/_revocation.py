@@ -1,8 +1,9 @@
 """Revocation: an app's live token generation, shared through Redis.
 
 Disabling an app or rotating its secret bumps the app's generation: the issuer
-writes it to ``{prefix}:auth:gen:{app_id}`` and announces it on the channel
-``{prefix}:auth:revocations``. A token is live while its ``gen`` claim equals
+writes it to the app's generation key and announces it on the revocation
+channel (``Keys.generation``, ``Keys.revocations``), in one script, so a Redis
+Cluster runs both on the key's node. A token is live while its ``gen`` claim equals
 the app's generation.
 
 Verifiers ask Redis on every request, unless the process runs a
@@ -22,24 +23,33 @@ import threading
 import redis
 
 from oms_shared._errors import TokenInvalid
+from oms_shared._keys import Keys
+from oms_shared._redis_client import UNAVAILABLE, RedisClient
 from oms_shared._tokens import Claims
 
 __all__ = ["GenerationWatcher", "RevocationStore"]
 
 log = logging.getLogger("oms.revocation")
+#: SET the generation and announce it, as one step (PUBLISH in a MULTI cannot be
+#: routed by a cluster client; in a script it is sent from the key's node).
+_PUBLISH = """
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+"""
 
 
 class RevocationStore:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, keys: Keys) -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = keys
 
     @property
     def channel(self) -> str:
-        return f"{self.prefix}:auth:revocations"
+        return self.keys.revocations
 
     def _key(self, app_id: str) -> str:
-        return f"{self.prefix}:auth:gen:{app_id}"
+        return self.keys.generation(app_id)
 
     def publish_generation(self, app_id: str, generation: int, *,
                            only_if_missing: bool = False) -> None:
@@ -51,10 +61,8 @@ class RevocationStore:
         if only_if_missing:
             self.client.set(self._key(app_id), generation, nx=True)
             return
-        pipe = self.client.pipeline(transaction=True)
-        pipe.set(self._key(app_id), generation)
-        pipe.publish(self.channel, f"{app_id} {generation}")
-        pipe.execute()
+        self.client.eval(_PUBLISH, 1, self._key(app_id), generation, self.channel,
+                         f"{app_id} {generation}")
 
     def generation(self, app_id: str) -> int | None:
         value = self.client.get(self._key(app_id))
@@ -139,7 +147,7 @@ class GenerationWatcher(threading.Thread):
                         self._subscribe_confirmed()  # announcements reach us from now on
                     elif message["type"] == "message":
                         self._apply(message["data"])
-            except (redis.RedisError, OSError) as exc:
+            except (redis.RedisError, *UNAVAILABLE, OSError) as exc:
                 log.warning("revocation channel lost (%s); asking Redis per request",
                             type(exc).__name__)
             finally:

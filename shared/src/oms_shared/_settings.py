@@ -15,11 +15,20 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
+from oms_shared._services import SERVICE_NAMES, SERVICES
 from oms_shared._version import __version__
 
 __all__ = [
@@ -31,7 +40,6 @@ __all__ = [
     "redact_url",
 ]
 
-SERVICE_NAMES = ("auth", "device", "product", "user", "group", "system")
 ENV_PREFIX = "OMS_"
 #: Variables of the process, not settings (see ``oms_shared.gunicorn_conf``).
 PROCESS_VARIABLES = frozenset({"OMS_CONFIG", "OMS_SERVICE", "OMS_BIND", "OMS_WORKERS",
@@ -56,6 +64,7 @@ class RedisSettings(_Section):
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     prefix: str = "oms"
     socket_timeout: float = 2.0
+    cluster: bool = False
 
 
 class BrokerSettings(_Section):
@@ -79,7 +88,10 @@ class GatewaySettings(_Section):
     token_burst: int = Field(40, ge=0)
 
 
-class Settings(_Section):
+class _PlatformSettings(_Section):
+    """Every setting but the per-service sections, which :data:`Settings` adds from the
+    service table."""
+
     bind_address: str = "0.0.0.0:36002"
     version: str = __version__
     environment: Literal["development", "production", "test"] = "development"
@@ -92,15 +104,9 @@ class Settings(_Section):
     jwt: JwtSettings = JwtSettings()
     redis: RedisSettings = RedisSettings()
     broker: BrokerSettings = BrokerSettings()
-    auth: AuthSettings = AuthSettings()
-    device: ServiceSettings = ServiceSettings()
-    product: ServiceSettings = ServiceSettings()
-    user: ServiceSettings = ServiceSettings()
-    group: ServiceSettings = ServiceSettings()
-    system: ServiceSettings = ServiceSettings()
 
     @model_validator(mode="after")
-    def _refuse_weak_secret(self) -> Settings:
+    def _refuse_weak_secret(self) -> Self:
         if len(self.jwt.secret.get_secret_value()) < MIN_SECRET_LENGTH:
             raise ValueError(f"jwt.secret must be set, at least {MIN_SECRET_LENGTH} characters")
         return self
@@ -115,6 +121,17 @@ class Settings(_Section):
         if name not in SERVICE_NAMES or not isinstance(section, ServiceSettings):
             raise SettingsError(f"unknown service {name!r}")
         return section
+
+
+#: Sections that hold more than ``url`` and ``database_url``.
+SERVICE_SECTIONS: dict[str, type[ServiceSettings]] = {"auth": AuthSettings}
+
+#: The settings: the platform's, and one section per row of the service table.
+Settings = create_model(  # type: ignore[call-overload]
+    "Settings", __base__=_PlatformSettings, __module__=__name__,
+    **{spec.name: (SERVICE_SECTIONS.get(spec.name, ServiceSettings),
+                   SERVICE_SECTIONS.get(spec.name, ServiceSettings)())
+       for spec in SERVICES})
 
 
 def redact_url(url: str | SecretStr) -> str:

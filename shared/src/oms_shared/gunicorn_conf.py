@@ -41,24 +41,24 @@ def on_starting(server) -> None:
 
 
 def post_worker_init(worker) -> None:
-    from oms_shared._registry import Heartbeat, Registry
-    from oms_shared._revocation import GenerationWatcher, RevocationStore
+    from oms_shared._registry import Heartbeat
+    from oms_shared._revocation import GenerationWatcher
 
     oms = getattr(worker.wsgi, "extensions", {}).get("oms")
     if oms is None:  # not an OMS service (the benchmark's bare app)
         return
-    registry = Registry(oms.redis, oms.settings.redis.prefix)
-    beat = Heartbeat(registry, oms.service, _address(), oms.settings.version,
+    beat = Heartbeat(oms.registry, oms.service, _address(), oms.settings.version,
                      oms.settings.heartbeat_interval,
                      started_at=float(os.environ.get("OMS_STARTED_AT", time.time())))
     beat.start()
     oms.extra["heartbeat"] = beat
-    watcher = GenerationWatcher(RevocationStore(oms.redis, oms.settings.redis.prefix))
+    watcher = GenerationWatcher(oms.revocations)
     watcher.start()
     oms.extra["revocation_watcher"] = watcher
 
 
 def on_exit(server) -> None:
+    from oms_shared._keys import Keys
     from oms_shared._redis_client import connect
     from oms_shared._registry import Registry
     from oms_shared._settings import load_settings
@@ -68,6 +68,7 @@ def on_exit(server) -> None:
         return
     try:
         settings = load_settings()
-        Registry(connect(settings), settings.redis.prefix).mark_stopped(service, _address())
+        registry = Registry(connect(settings), Keys(settings.redis.prefix))
+        registry.mark_stopped(service, _address())
     except Exception as exc:  # best effort on the way out
         server.log.warning("could not mark the instance stopped: %s", type(exc).__name__)
