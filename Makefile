@@ -13,7 +13,7 @@ run: setup
 	$(VENV)/bin/oms-stack run
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # Manage apps of the platform `make run` started: make apps ARGS="create --tenant acme --json"
 apps:

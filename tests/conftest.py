@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from oms_gateway.stack import Stack, free_port, free_ports
+from oms_shared.testing import wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -39,7 +40,15 @@ class Caller:
                 "sign": sign(self.app_id, ts, secret or self.app_secret)}
 
     def sign_in(self) -> Caller:
-        response = self.http.post(f"{self.base_url}/oms/auth/token", json=self.token_request())
+        """Sign in as a client would: after a 429 (a test exhausted the token rate limit),
+        wait and try again."""
+
+        def attempt() -> requests.Response | None:
+            response = self.http.post(f"{self.base_url}/oms/auth/token",
+                                      json=self.token_request())
+            return None if response.status_code == 429 else response
+
+        response = wait_until(attempt, timeout=10, interval=0.25, what="a token (not 429)")
         assert response.status_code == 200, response.text
         self.token = response.json()["data"]["token"]
         return self
@@ -121,3 +130,4 @@ def platform(shared_platform: Platform) -> Platform:
 @pytest.fixture(scope="module")
 def caller(platform: Platform) -> Caller:
     return platform.default_caller()
+

@@ -14,11 +14,12 @@ import pytest
 from conftest import JWT_SECRET, REDIS_URL  # type: ignore[import-not-found]
 
 
-@pytest.fixture
-def env(tmp_path: Path, redis_prefix: str) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str) -> dict[str, str]:
     environment = {**os.environ, "OMS_JWT__SECRET": JWT_SECRET, "OMS_REDIS__URL": REDIS_URL,
                    "OMS_REDIS__PREFIX": f"{redis_prefix}:console",
-                   "OMS_DATA_DIR": str(tmp_path), "OMS_LOG_LEVEL": "WARNING"}
+                   "OMS_DATA_DIR": str(tmp_path_factory.mktemp("console")),
+                   "OMS_LOG_LEVEL": "WARNING"}
     subprocess.run([sys.executable, "-m", "flask", "--app", "auth_service.app", "init-db"],
                    env=environment, check=True, capture_output=True)
     return environment
@@ -36,12 +37,12 @@ def test_create_list_and_disable(env):
     assert created.returncode == 0, created.stderr
     app = json.loads(created.stdout)
     assert app["tenant"] == "acme" and len(app["app_secret"]) == 32
-    listed = _oms_apps(env, "list", "--json")
-    assert [a["app_id"] for a in json.loads(listed.stdout)] == [app["app_id"]]
-    assert app["app_secret"] not in listed.stdout
     disabled = _oms_apps(env, "disable", app["app_id"])
     assert disabled.returncode == 0 and "revoked" in disabled.stdout
-    assert json.loads(_oms_apps(env, "list", "--json").stdout)[0]["enabled"] is False
+    listed = _oms_apps(env, "list", "--json")
+    [row] = [a for a in json.loads(listed.stdout) if a["app_id"] == app["app_id"]]
+    assert row["enabled"] is False and row["tenant"] == "acme"
+    assert app["app_secret"] not in listed.stdout
 
 
 def test_errors_are_one_line_and_a_failing_exit_code(env):

@@ -69,7 +69,7 @@ def test_a_revocation_committing_during_the_check_never_yields_a_live_token(comm
         thread = threading.Thread(target=_revoke, args=(committed_app, app_id, how))
         revoker.append(thread)
         thread.start()
-        thread.join(1.0)  # without the row lock the revocation commits right here
+        thread.join(0.5)  # without the row lock the revocation commits right here
 
     main = threading.current_thread()
     event.listen(App, "load", on_load)

@@ -1,4 +1,4 @@
-"""Render the gateway's nginx configuration from the service topology.
+"""Render the gateway's nginx configuration from the service table (``oms_shared.SERVICES``).
 
 ``python -m oms_gateway.render --compose`` prints the configuration that
 ``docker-compose.yml`` mounts (kept in ``gateway/compose.nginx.conf``).
