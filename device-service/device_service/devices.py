@@ -77,6 +77,15 @@ def get_batch_chunk(*, session: Session, tenant: str, batch_id: int, batch_no: s
     return [tuple(row) for row in session.execute(stmt)]
 
 
+def get_many(*, session: Session, tenant: str, device_ids: Iterable[str]) -> list[Device]:
+    """The tenant's devices among these ids, in any status (others are left out)."""
+    ids = [i for i in set(device_ids) if _key(i) is not None]
+    if not ids:
+        return []
+    return list(session.scalars(select(Device).where(Device.tenant == tenant,
+                                                     Device.id.in_(ids))))
+
+
 def count_by_product(*, session: Session, tenant: str,
                      product_ids: Iterable[int]) -> dict[int, int]:
     ids = list(product_ids)

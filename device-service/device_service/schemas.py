@@ -95,3 +95,25 @@ class DeviceCounts(Schema):
 
 class Counts(BaseModel):
     counts: dict[int, int]
+
+
+class DeviceIds(Schema):
+    device_ids: Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=64)]],
+                          Field(max_length=1000)]
+
+
+class DeviceBrief(BaseModel):
+    """What other services show of a device (a binding's, a group's)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    device_name: str
+    product_id: int
+    product_key: str
+    status: DeviceStatus
+
+
+class DeviceBriefs(BaseModel):
+    devices: list[DeviceBrief]

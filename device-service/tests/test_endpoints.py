@@ -91,3 +91,14 @@ def test_internal_counts(api):
     _submit(api, amount=2)
     assert api.data("/internal/device/counts", {"product_ids": [10000, 10002]}) == {
         "counts": {"10000": 2, "10002": 0}}
+
+
+def test_internal_brief_answers_only_the_callers_devices(api, app):
+    batch = _submit(api, amount=2)
+    ids = [d["id"] for d in api.data(f"/oms/produce/device/{batch['id']}")["list"]]
+    brief = api.data("/internal/device/brief", {"device_ids": [*ids, "nope"]})["devices"]
+    assert sorted(d["id"] for d in brief) == sorted(ids)
+    assert {d["status"] for d in brief} == {"produced"}
+    assert set(brief[0]) == {"id", "name", "device_name", "product_id", "product_key", "status"}
+    other = ApiClient(app, tenant="t2")
+    assert other.data("/internal/device/brief", {"device_ids": ids}) == {"devices": []}

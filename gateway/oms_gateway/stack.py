@@ -111,6 +111,7 @@ class Stack:
     env: Mapping[str, str] = field(default_factory=dict)
     workers: int = 2
     threads: int = 4
+    worker_processes: int = 1  # processes per worker of the service table
     log_to_files: bool = False
     children: list[_Child] = field(default_factory=list)
     credentials: dict[str, Any] = field(default_factory=dict)
@@ -237,13 +238,25 @@ class Stack:
                     sys.executable, "-m", "gunicorn", "-c", "python:oms_shared.gunicorn_conf",
                     spec.wsgi_app], env=env)
 
-    def _start_workers(self) -> None:
+    def worker_names(self) -> dict[str, tuple[str, str]]:
+        """Each worker process's name and what it runs: ``{name: (service, target)}``."""
+        names = {}
         for spec in self.services:
             for target in spec.workers:
-                env = {**self.child_env, "OMS_SERVICE": spec.name}
-                self._spawn(f"{spec.name}-worker-{target.rpartition(':')[2]}",
-                            [sys.executable, "-m", "oms_shared.worker", target], env=env,
-                            restart=True)
+                for index in range(1, self.worker_processes + 1):
+                    function = target.rpartition(":")[2]
+                    names[f"{spec.name}-{function}-{index}"] = (spec.name, target)
+        return names
+
+    def start_worker(self, name: str) -> None:
+        """Start one worker process (all of them start with the platform)."""
+        service, target = self.worker_names()[name]
+        self._spawn(name, [sys.executable, "-m", "oms_shared.worker", target],
+                    env={**self.child_env, "OMS_SERVICE": service}, restart=True)
+
+    def _start_workers(self) -> None:
+        for name in self.worker_names():
+            self.start_worker(name)
 
     # ---- supervision --------------------------------------------------------------------
 
@@ -429,9 +442,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="oms-stack", description=__doc__)
     parser.add_argument("command", choices=["run"])
     parser.add_argument("--data-dir", default=os.environ.get("OMS_DATA_DIR", "data"))
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="gunicorn worker processes per service")
+    parser.add_argument("--consumers", type=int, default=1,
+                        help="processes per worker of the service table (event consumers)")
     args = parser.parse_args(argv)
-    stack = Stack(data_dir=Path(args.data_dir), workers=args.workers)
+    stack = Stack(data_dir=Path(args.data_dir), workers=args.workers,
+                  worker_processes=args.consumers)
     stopping = False
 
     def _stop(signum: int, _frame: object) -> None:

@@ -9,7 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-SERVICES = ["auth", "product", "device"]
+from oms_shared import SERVICES as TABLE
+
+SERVICES = [spec.name for spec in TABLE if spec.database]
 
 
 @pytest.fixture(params=SERVICES)

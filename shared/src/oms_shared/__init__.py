@@ -10,6 +10,7 @@ Three modules are public by name because tools load them by path:
 
 from oms_shared._api import Api, Empty
 from oms_shared._auth import current_caller, current_tenant, public
+from oms_shared._bindings import BindingCache, Role
 from oms_shared._catalog import (
     ProductCatalog,
     ProductGuard,
@@ -49,7 +50,16 @@ from oms_shared._errors import (
     UnknownApp,
     ValidationFailed,
 )
-from oms_shared._events import Consumer, DevicesRemoved, Event, parked, publish, publish_now
+from oms_shared._events import (
+    Consumer,
+    DevicesRemoved,
+    Event,
+    UserRemoved,
+    consume,
+    parked,
+    publish,
+    publish_now,
+)
 from oms_shared._ext import OMS, OMSState, state
 from oms_shared._filters import contains
 from oms_shared._keys import Keys
@@ -78,6 +88,7 @@ from oms_shared._times import UtcDateTime, utcnow
 from oms_shared._tokens import Claims
 from oms_shared._tokens import decode as decode_token
 from oms_shared._tokens import issue as encode_token
+from oms_shared._tombstones import bury, claim_alive, purge_buried
 from oms_shared._validation import IntKey, Schema, validate
 from oms_shared._version import __version__
 
@@ -89,6 +100,7 @@ __all__ = [
     "BadRequest",
     "BadSignature",
     "Base",
+    "BindingCache",
     "Claims",
     "Conflict",
     "Consumer",
@@ -117,6 +129,7 @@ __all__ = [
     "RateLimited",
     "Registry",
     "RevocationStore",
+    "Role",
     "Schema",
     "ServiceClient",
     "ServiceSpec",
@@ -129,13 +142,17 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "UnknownApp",
+    "UserRemoved",
     "UtcDateTime",
     "ValidationFailed",
     "__version__",
     "build_openapi",
+    "bury",
     "check_packages",
     "check_property_set",
     "check_service_call",
+    "claim_alive",
+    "consume",
     "contains",
     "current_caller",
     "current_tenant",
@@ -156,6 +173,7 @@ __all__ = [
     "public",
     "publish",
     "publish_now",
+    "purge_buried",
     "raw_settings",
     "service_spec",
     "state",

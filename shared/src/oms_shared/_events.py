@@ -51,7 +51,8 @@ from oms_shared._keys import STREAM_NAME, Keys
 from oms_shared._redis_client import RedisClient
 
 __all__ = ["EVENT_TYPES", "MAX_DEVICE_IDS", "STREAM_MAX_LENGTH", "Consumer", "DevicesRemoved",
-           "Event", "decode", "encode", "parked", "publish", "publish_now"]
+           "Event", "UserRemoved", "consume", "decode", "encode", "parked", "publish",
+           "publish_now"]
 
 log = logging.getLogger("oms.events")
 VERSION = "1"
@@ -80,6 +81,15 @@ class Event(pydantic.BaseModel):
                 cls.__module__, cls.__qualname__):
             raise ValueError(f"stream {name!r} already belongs to {known.__qualname__}")
         _registry[name] = cls
+
+
+class UserRemoved(Event):
+    """A user of a tenant is gone: what hangs off it elsewhere (memberships, group
+    ownership) goes too."""
+
+    stream: ClassVar[str] = "users.removed"
+    tenant: str = Field(min_length=1)
+    user_id: str = Field(min_length=1, max_length=36)
 
 
 class DevicesRemoved(Event):
@@ -279,3 +289,23 @@ class Consumer(Generic[E]):
         pipe.xack(self.key, self.group, entry_id)
         pipe.execute()
         log.error("parked %s entry %s: %s", self.name, entry_id, error)
+
+
+def consume(oms: Any, stop: threading.Event,
+            handlers: Mapping[type[Event], Callable[[Any], object]], *,
+            group: str | None = None) -> None:
+    """What a service's worker runs: one :class:`Consumer` per event type in the
+    service's consumer group (``group`` defaults to the service's name), with the retry
+    settings of ``[events]``, each in a thread, until ``stop`` is set."""
+    settings = oms.settings.events
+    consumers = [Consumer(oms.redis, oms.keys, event_type, group or oms.service, handler,
+                          max_tries=settings.max_tries,
+                          reclaim_idle_ms=int(settings.reclaim_after * 1000))
+                 for event_type, handler in handlers.items()]
+    threads = [threading.Thread(target=consumer.run, args=(stop,), kwargs={"block_ms": 500},
+                                name=f"oms-consumer-{consumer.name}", daemon=True)
+               for consumer in consumers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

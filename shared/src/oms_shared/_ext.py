@@ -15,6 +15,7 @@ from oms_shared import _auth as auth
 from oms_shared import _logs as logs
 from oms_shared import _migrations as migrations
 from oms_shared import _requestid as requestid
+from oms_shared._bindings import BindingCache
 from oms_shared._catalog import ProductCatalog, ProductGuard
 from oms_shared._client import ServiceClient
 from oms_shared._envelope import register_error_handlers
@@ -44,6 +45,7 @@ class OMSState:
     catalog: ProductCatalog
     guard: ProductGuard
     registry: Registry
+    bindings: BindingCache
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,8 +75,9 @@ class OMS:
         except ValueError as exc:
             raise SettingsError(f"redis.prefix: {exc}") from None
         client = connect(settings)
+        peers = ServiceClient(settings)
         oms_state = OMSState(service=service, settings=settings, redis=client,
-                             client=ServiceClient(settings), keys=keys,
+                             client=peers, keys=keys, bindings=BindingCache(client, keys, peers),
                              revocations=RevocationStore(client, keys),
                              catalog=ProductCatalog(client, keys),
                              guard=ProductGuard(client, keys),

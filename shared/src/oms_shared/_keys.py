@@ -12,6 +12,8 @@ issued-token cache        ``p:auth:issued:<app_id>:<gen>:<timestamp>:<sign>`` th
 product snapshot          ``p:catalog:{p:<id>}:snapshot``                     300 s
 producing flag            ``p:catalog:{p:<id>}:producing``                    900 s
 removing flag             ``p:catalog:{p:<id>}:removing``                     120 s
+device bindings cache     ``p:bindings:{d:<device_id>}:<tenant>`` (user->role) 600 s
+bindings version          ``p:bindings:{d:<device_id>}:<tenant>:version``     1 day
 registry of a service     ``p:registry:<service>`` (hash: address -> JSON)    no TTL
 event stream              ``p:events:{<stream>}``                             ~100,000 entries
 parked entries            ``p:events:{<stream>}:parked``                      ~100,000 entries
@@ -20,7 +22,8 @@ parked entries            ``p:events:{<stream>}:parked``                      ~1
 Redis Cluster: a command that touches several keys must find them in one hash
 slot, so the keys one command combines share a hash tag (the part in braces):
 a product's snapshot and flags (``ProductGuard`` reads one flag in the transaction
-that raises the other), a stream and its parked companion (parking adds to one
+that raises the other), a device's bindings and their version (a fill checks the
+version in the script that writes the hash), a stream and its parked companion (parking adds to one
 and acknowledges in the other in one transaction). Every other command touches
 one key. Hence a prefix must hold no braces: its own tag would put every key in
 one slot.
@@ -70,6 +73,14 @@ class Keys:
         return f"{self.prefix}:catalog:{{p:{product_id}}}:removing"
 
     # registry
+    def bindings(self, tenant: str, device_id: str) -> str:
+        """A device's bindings in a tenant (hash user id -> role); shares a tag with its
+        version."""
+        return f"{self.prefix}:bindings:{{d:{device_id}}}:{tenant}"
+
+    def bindings_version(self, tenant: str, device_id: str) -> str:
+        return f"{self.prefix}:bindings:{{d:{device_id}}}:{tenant}:version"
+
     def registry(self, service: str) -> str:
         return f"{self.prefix}:registry:{service}"
 

@@ -72,8 +72,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("auth", routes=("/oms/auth/",), database=True),
     ServiceSpec("device", routes=("/oms/produce/", "/oms/device/"), database=True),
     ServiceSpec("product", routes=("/oms/product/",), database=True),
-    ServiceSpec("user", routes=("/oms/user/",)),
-    ServiceSpec("group", routes=("/oms/group/",)),
+    ServiceSpec("user", routes=("/oms/user/", "/oms/device/member/"), database=True,
+                workers=("user_service.workers:removals",)),
+    ServiceSpec("group", routes=("/oms/group/", "/oms/user/group/", "/oms/device/group/"),
+                database=True, workers=("group_service.workers:removals",)),
     ServiceSpec("system", routes=("/pms/system/",)),
 )
 SERVICE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SERVICES)

@@ -83,6 +83,13 @@ class AuthSettings(ServiceSettings):
     timestamp_window: int = Field(300, ge=1, le=3600)
 
 
+class EventSettings(_Section):
+    """How consumers of events (``oms_shared.Consumer``) retry."""
+
+    reclaim_after: float = Field(30.0, gt=0)  # seconds an entry stays pending before a retry
+    max_tries: int = Field(5, ge=1)
+
+
 class GatewaySettings(_Section):
     token_rate_per_second: int = Field(20, ge=1)
     token_burst: int = Field(40, ge=0)
@@ -101,6 +108,7 @@ class _PlatformSettings(_Section):
     down_after: float = Field(5.0, gt=0)
     service_timeout: float = Field(5.0, gt=0)
     gateway: GatewaySettings = GatewaySettings()
+    events: EventSettings = EventSettings()
     jwt: JwtSettings = JwtSettings()
     redis: RedisSettings = RedisSettings()
     broker: BrokerSettings = BrokerSettings()
