@@ -92,8 +92,9 @@ class _Child:
     stop_signal: int = signal.SIGTERM
     #: A worker is started again when it dies; anything else dying stops the platform.
     restart: tuple[list[str], dict[str, str]] | None = None
-    restarts: int = 0
+    restarts: int = 0  # quick deaths in a row
     started: float = field(default_factory=time.monotonic)
+    restart_at: float | None = None
 
 
 RESTART_DELAY = 0.5  # doubled after each quick death, up to RESTART_DELAY_MAX
@@ -261,30 +262,40 @@ class Stack:
     # ---- supervision --------------------------------------------------------------------
 
     def _supervise(self) -> None:
-        """Start dead workers again (waiting longer after each quick death); note the
-        death of anything else in ``failure`` for the caller to act on."""
+        """Every 0.2 s: start dead workers again, each when its own back-off is over
+        (0.5 s, doubled while it keeps dying within ``RESTART_DELAY_MAX``), and note the
+        death of anything else in ``failure`` for the caller to act on. It never dies of
+        an error of its own: it records it and goes on."""
         while not self._halt.wait(0.2):
-            with self._lock:
-                dead = [c for c in self.children if c.process.poll() is not None]
-            for child in dead:
-                if child.restart is None:
-                    self.failure = self.failure or (
-                        f"{child.name} exited with {child.process.returncode}")
+            try:
+                self._supervise_once()
+            except Exception as exc:  # fork failed, no file descriptors...: say so, go on
+                self.failure = self.failure or f"supervising failed: {exc!r}"
+
+    def _supervise_once(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            dead = [c for c in self.children if c.process.poll() is not None]
+        for child in dead:
+            code = child.process.returncode
+            if child.restart is None:
+                self.failure = self.failure or f"{child.name} exited with {code}"
+                continue
+            if child.restart_at is None:  # just found dead: when may it start again?
+                quick = now - child.started < RESTART_DELAY_MAX
+                child.restarts = child.restarts + 1 if quick else 0
+                child.restart_at = now + (min(RESTART_DELAY * 2 ** (child.restarts - 1),
+                                              RESTART_DELAY_MAX) if quick else 0.0)
+            if now < child.restart_at or self._halt.is_set():
+                continue
+            argv, env = child.restart
+            with self._lock:  # stop() sets _halt, then takes this lock: no start after it
+                if child not in self.children or self._halt.is_set():
                     continue
-                lived = time.monotonic() - child.started
-                delay = 0.0 if lived > RESTART_DELAY_MAX else min(
-                    RESTART_DELAY * 2 ** child.restarts, RESTART_DELAY_MAX)
-                if self._halt.wait(delay):
-                    return
-                argv, env = child.restart
-                with self._lock:
-                    if child not in self.children:
-                        continue
-                    child.process = self._popen(child.name, argv, env)
-                    child.restarts = 0 if lived > RESTART_DELAY_MAX else child.restarts + 1
-                    child.started = time.monotonic()
-                print(f"{child.name} exited with {child.process.returncode}; started again",
-                      file=sys.stderr, flush=True)
+                child.process = self._popen(child.name, argv, env)
+                child.started, child.restart_at = time.monotonic(), None
+            print(f"{child.name} exited with {code}; started again", file=sys.stderr,
+                  flush=True)
 
     def _start_gateway(self, openapi: Path) -> None:
         if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
@@ -399,15 +410,18 @@ class Stack:
 
     def stop(self) -> None:
         """Gateway first, then the services and workers, Redis last (services report to
-        it on exit)."""
+        it on exit). The supervisor stops restarting first, and is joined last: a
+        process it started would get SIGTERM when its thread ends (PR_SET_PDEATHSIG
+        follows the thread that forked)."""
         self._halt.set()
+        order = {"gateway": 0, "redis": 2}
+        for rank in (0, 1, 2):
+            with self._lock:
+                group = [c for c in self.children if order.get(c.name, 1) == rank]
+            self._terminate(group, 10)
         if self._supervisor is not None:
             self._supervisor.join()
             self._supervisor = None
-        order = {"gateway": 0, "redis": 2}
-        for rank in (0, 1, 2):
-            group = [c for c in self.children if order.get(c.name, 1) == rank]
-            self._terminate(group, 10)
         self.children.clear()
 
     def __enter__(self) -> Stack:

@@ -1,5 +1,6 @@
 """Services (and the gateway, tests and benches) use the library's public surface only:
-``oms_shared`` itself, ``oms_shared.testing`` and ``oms_shared.gunicorn_conf``."""
+``oms_shared`` itself and the modules tools load by path (``oms_shared.testing``,
+``oms_shared.gunicorn_conf``, ``oms_shared.worker``)."""
 
 from __future__ import annotations
 

@@ -114,14 +114,16 @@ def test_the_size_limit_holds_for_the_stored_form_whatever_the_input_form(form):
 
 
 def test_a_short_form_that_grows_past_the_limit_when_expanded_is_refused():
-    """Bare names are stored in full form (name and type added): the bound is on that."""
-    names = [f"{'x' * 56}{i:03d}" for i in range(128)]
-    raw = {"properties": [f"{'p' * 56}{i:03d}" for i in range(256)], "events": names,
-           "services": [f"{'s' * 56}{i:03d}" for i in range(128)]}
-    small = json.dumps(raw)
-    assert len(small) < thing_model.MAX_MODEL_BYTES
-    stored = json.dumps(thing_model.parse(raw).as_dict(), separators=(",", ":"))
-    assert len(stored) <= thing_model.MAX_MODEL_BYTES
+    """Bare names are stored in full form (name and type added): the bound is on that.
+    60 services of 64 bare parameters each: under the limit as sent, far over it stored."""
+    raw = {"services": [{"identifier": f"s{i}",
+                         "inputData": [f"{'p' * 56}{j:03d}" for j in range(64)]}
+                        for i in range(60)]}
+    assert len(json.dumps(raw, separators=(",", ":"))) < thing_model.MAX_MODEL_BYTES
+    with pytest.raises(ValidationFailed) as caught:
+        thing_model.parse(raw)
+    assert caught.value.errors[0]["field"] == "thing_model"
+    assert "full form" in caught.value.errors[0]["message"]
 
 
 MODEL = thing_model.parse({

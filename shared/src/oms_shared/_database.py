@@ -7,6 +7,7 @@ roll back (see ``oms_shared.testing``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -60,12 +61,18 @@ def _private_file(path: Path) -> None:
             companion.chmod(0o600)
 
 
+def _compact_json(value: object) -> str:
+    """JSON columns as the size limits measure them (no escapes, no padding)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _private_file(Path(parsed.database))
-        engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
+        engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=True,
+                               json_serializer=_compact_json)
         event.listen(engine, "connect", _sqlite_pragmas)
         # IMMEDIATE: take the write lock up front rather than fail on upgrading it.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
@@ -73,6 +80,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                         json_serializer=_compact_json,
                          hide_parameters=True)  # bound values (secrets) never reach a log
 
 
