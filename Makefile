@@ -27,6 +27,7 @@ bench: setup
 	$(PY) bench/gateway_overhead.py --rounds 3
 	$(PY) bench/production.py
 	$(PY) bench/worker_cpu.py
+	$(PY) bench/people.py
 
 # Regenerate the committed API document and compose gateway config from the code.
 openapi: setup

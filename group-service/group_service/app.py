@@ -1,3 +1,4 @@
+"""OMS group service."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -5,11 +6,15 @@ from typing import Any
 
 from flask import Flask
 
+from group_service.db import db
+from group_service.models import GroupBase
+from group_service.views import api
 from oms_shared import OMS
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """The group service; its endpoints are not built yet, so it answers 404/40400."""
     app = Flask(__name__)
     OMS().init_app(app, service="group", config=config)
+    db.init_app(app, GroupBase.metadata)
+    app.register_blueprint(api.blueprint)
     return app

@@ -66,6 +66,7 @@ from oms_shared._keys import Keys
 from oms_shared._openapi import build_spec as build_openapi
 from oms_shared._pagination import Page, PageQuery, paginate
 from oms_shared._ports import free_port
+from oms_shared._redis_client import connect as connect_redis
 from oms_shared._registry import Registry
 from oms_shared._revocation import RevocationStore
 from oms_shared._services import (
@@ -152,6 +153,7 @@ __all__ = [
     "check_property_set",
     "check_service_call",
     "claim_alive",
+    "connect_redis",
     "consume",
     "contains",
     "current_caller",

@@ -43,6 +43,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 import pydantic
 import redis
+from flask import current_app, has_app_context
 from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -296,13 +297,24 @@ def consume(oms: Any, stop: threading.Event,
             group: str | None = None) -> None:
     """What a service's worker runs: one :class:`Consumer` per event type in the
     service's consumer group (``group`` defaults to the service's name), with the retry
-    settings of ``[events]``, each in a thread, until ``stop`` is set."""
+    settings of ``[events]``, each in a thread that runs in the caller's app context,
+    until ``stop`` is set."""
     settings = oms.settings.events
     consumers = [Consumer(oms.redis, oms.keys, event_type, group or oms.service, handler,
                           max_tries=settings.max_tries,
                           reclaim_idle_ms=int(settings.reclaim_after * 1000))
                  for event_type, handler in handlers.items()]
-    threads = [threading.Thread(target=consumer.run, args=(stop,), kwargs={"block_ms": 500},
+    app = current_app._get_current_object() if has_app_context() else None
+
+    def run(consumer: Consumer[Any]) -> None:
+        """In the caller's app context (a handler opens ``db.scoped()`` sessions)."""
+        if app is None:
+            consumer.run(stop, block_ms=500)
+            return
+        with app.app_context():
+            consumer.run(stop, block_ms=500)
+
+    threads = [threading.Thread(target=run, args=(consumer,),
                                 name=f"oms-consumer-{consumer.name}", daemon=True)
                for consumer in consumers]
     for thread in threads:
