@@ -148,8 +148,8 @@ def test_method_and_path_errors_are_envelopes(platform, method, path, status, co
     assert body["request_id"] == "req-e2e-2" == response.headers["X-Request-ID"]
 
 
-def test_an_unbuilt_service_answers_with_an_envelope(caller):
-    response = caller.post("/oms/user/list", {"username": "134"})
+def test_an_unbuilt_endpoint_answers_with_an_envelope(caller):
+    response = caller.post("/oms/device/property/set", {"device_id": "x", "params": {}})
     assert response.status_code == 404
     assert response.json()["code"] == 40400
 
@@ -222,3 +222,13 @@ def test_the_data_folder_is_private_to_the_platform_user(platform, caller):
     open_to_others = [str(path.relative_to(data_dir)) for path in [data_dir, *data_dir.rglob("*")]
                       if not path.is_symlink() and path.stat().st_mode & 0o077]
     assert open_to_others == []
+
+
+@pytest.mark.parametrize("path", ["/oms/product/detail/%00", "/oms/user/detail/a%00b",
+                                  "/pms/system/%00"])
+def test_a_nul_in_the_path_is_an_envelope_not_a_bare_500(platform, caller, path):
+    """nginx refuses such a request line itself; its answer is still the envelope."""
+    response = caller.post(path, {})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == 40000 and body["request_id"] == response.headers["X-Request-ID"]

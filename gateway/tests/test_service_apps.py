@@ -40,5 +40,5 @@ def test_it_is_healthy(service_app):
 def test_an_unknown_path_under_its_routes_is_40400(service_app):
     spec, app = service_app
     for prefix in spec.routes:
-        envelope = ApiClient(app).error(f"{prefix}no-such-endpoint", status=404, code=40400)
+        envelope = ApiClient(app).error(f"{prefix}no/such/endpoint", status=404, code=40400)
         assert envelope["message"] == "no such endpoint" and envelope["request_id"]
