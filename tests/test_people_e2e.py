@@ -144,3 +144,17 @@ def test_odd_input_is_an_envelope_never_a_crash(caller, user):
     _error(caller.post("/oms/user/bind", {"user_id": user["id"], "device_id": "nope",
                                           "role": "admin"}), 400, 40001)
     _error(caller.post("/oms/group/device/add/x", {"device_ids": ["a"] * 1001}), 400, 40001)
+
+
+def test_no_password_or_hash_reaches_a_log(platform, caller):
+    """Add and update users (through the gateway and the services' access logs), then
+    read every log file of the run."""
+    made = caller.data("/oms/user/add", {"username": "logged", "password": "first-Secret-1"})
+    caller.data(f"/oms/user/update/{made['id']}", {"password": "second-Secret-2",
+                                                   "nickname": "n"})
+    _error(caller.post("/oms/user/add", {"username": "logged", "password": "third-Secret-3"}),
+           409, 40900)
+    for log in platform.stack.log_dir.iterdir():
+        text = log.read_text(errors="replace")
+        for secret in ("first-Secret-1", "second-Secret-2", "third-Secret-3", "$argon2"):
+            assert secret not in text, (log.name, secret)
