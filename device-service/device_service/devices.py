@@ -10,21 +10,17 @@ from sqlalchemy.orm import Session
 
 from device_service.models import Batch, Device
 from device_service.schemas import DeviceList, DeviceUpdate
-from oms_shared import PageQuery, contains, get_in_tenant, get_or_404, paginate
+from oms_shared import PageQuery, contains, get_in_tenant, get_or_404, paginate, str_id
 
 IN_STOCK = ("inactive", "online", "offline", "disabled")
 
 
-def _key(device_id: str) -> str | None:
-    return device_id if len(device_id) <= 36 else None
-
-
 def get(*, session: Session, tenant: str, device_id: str) -> Device | None:
-    return get_in_tenant(session, Device, _key(device_id), tenant)
+    return get_in_tenant(session, Device, str_id(device_id), tenant)
 
 
 def get_or_raise(*, session: Session, tenant: str, device_id: str) -> Device:
-    return get_or_404(session, Device, _key(device_id), tenant=tenant, resource="device")
+    return get_or_404(session, Device, str_id(device_id), tenant=tenant, resource="device")
 
 
 def get_all(*, session: Session, tenant: str, query: DeviceList) -> tuple[list[Device], int]:
@@ -79,7 +75,7 @@ def get_batch_chunk(*, session: Session, tenant: str, batch_id: int, batch_no: s
 
 def get_many(*, session: Session, tenant: str, device_ids: Iterable[str]) -> list[Device]:
     """The tenant's devices among these ids, in any status (others are left out)."""
-    ids = [i for i in set(device_ids) if _key(i) is not None]
+    ids = [i for i in set(device_ids) if str_id(i) is not None]
     if not ids:
         return []
     return list(session.scalars(select(Device).where(Device.tenant == tenant,

@@ -10,15 +10,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from group_service import group_devices, groups, members
-from group_service.models import Group, KnownDevice, KnownUser, Member, key
+from group_service.models import Group, KnownDevice, KnownUser, Member
 from group_service.schemas import DeviceRefs, GroupCreate, GroupList, GroupUpdate
-from oms_shared import NotFound, OMSState, PageQuery, claim_alive, end_read
+from oms_shared import NotFound, OMSState, PageQuery, claim_alive, end_read, str_id
 
 NOT_IN_STOCK = "produced"  # a device of a pending batch
 
 
 def _ids(values: Sequence[str]) -> list[str]:
-    return [i for i in dict.fromkeys(values) if key(i) is not None]
+    return [i for i in dict.fromkeys(values) if str_id(i) is not None]
 
 
 def user_briefs(oms: OMSState, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

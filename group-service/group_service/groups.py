@@ -9,9 +9,9 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from group_service.models import Group, GroupDevice, Member, key
+from group_service.models import Group, GroupDevice, Member
 from group_service.schemas import GroupList
-from oms_shared import Conflict, NotFound, PageQuery, contains, paginate, utcnow
+from oms_shared import Conflict, NotFound, PageQuery, contains, paginate, str_id, utcnow
 
 NEWEST_FIRST = (Group.created_at.desc(), Group.id.desc())
 
@@ -19,7 +19,7 @@ NEWEST_FIRST = (Group.created_at.desc(), Group.id.desc())
 def get(*, session: Session, tenant: str, group_id: str, lock: bool = False) -> Group | None:
     """The tenant's group; ``lock`` holds it (FOR KEY SHARE on PostgreSQL) until the
     transaction ends, so a concurrent removal of the group waits for rows added to it."""
-    ident = key(group_id)
+    ident = str_id(group_id)
     if ident is None:
         return None
     stmt = select(Group).where(Group.id == ident, Group.tenant == tenant)
@@ -63,7 +63,7 @@ def get_all(*, session: Session, tenant: str, query: GroupList) -> tuple[list[Gr
 def get_all_of_user(*, session: Session, tenant: str, user_id: str,
                     query: PageQuery) -> tuple[list[Group], int]:
     """Groups the user is a member or the owner of, newest first."""
-    ident = key(user_id) or ""
+    ident = str_id(user_id) or ""
     memberships = select(Member.group_id).where(Member.user_id == ident)
     stmt = select(Group).where(Group.tenant == tenant,
                                or_(Group.owner_id == ident, Group.id.in_(memberships)))
@@ -74,7 +74,7 @@ def get_all_of_user(*, session: Session, tenant: str, user_id: str,
 def get_all_of_device(*, session: Session, tenant: str, device_id: str,
                       query: PageQuery) -> tuple[list[Group], int]:
     """Groups holding the device, newest first."""
-    holders = select(GroupDevice.group_id).where(GroupDevice.device_id == (key(device_id) or ""))
+    holders = select(GroupDevice.group_id).where(GroupDevice.device_id == (str_id(device_id) or ""))
     stmt = select(Group).where(Group.tenant == tenant, Group.id.in_(holders))
     rows, total = paginate(session, stmt.order_by(*NEWEST_FIRST), query)
     return with_counts(session, rows), total

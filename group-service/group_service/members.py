@@ -6,12 +6,12 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from group_service.models import Group, Member, key
-from oms_shared import NotFound, PageQuery, paginate
+from group_service.models import Group, Member
+from oms_shared import NotFound, PageQuery, paginate, str_id
 
 
 def get(*, session: Session, group: Group, user_id: str) -> Member | None:
-    ident = key(user_id)
+    ident = str_id(user_id)
     return session.get(Member, (group.id, ident)) if ident is not None else None
 
 

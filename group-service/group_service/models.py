@@ -3,27 +3,12 @@ the users and devices other services own (``oms_shared.claim_alive`` / ``bury``)
 
 from __future__ import annotations
 
-import re
-import uuid
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from oms_shared import Base, utcnow
-
-_KEY = re.compile(r"[A-Za-z0-9_-]{1,36}")
-
-
-def key(value: object) -> str | None:
-    """A path or body id as a String(36) key (users, groups, devices are UUIDs), or None
-    when it cannot name a row: it then behaves as missing, never as a database error."""
-    text = value if isinstance(value, str) else str(value)
-    return text if _KEY.fullmatch(text) else None
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
+from oms_shared import Base, Tombstone, new_uuid, utcnow
 
 
 class GroupBase(Base):
@@ -38,7 +23,7 @@ class Group(GroupBase):
         Index("ix_groups_tenant_created", "tenant", "created_at", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     tenant: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(64))
     owner_id: Mapped[str | None] = mapped_column(String(36), index=True, default=None)
@@ -74,23 +59,13 @@ class GroupDevice(GroupBase):
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class KnownDevice(GroupBase):
+class KnownDevice(Tombstone, GroupBase):
     """A device id this service has named (tombstone: ``removed_at`` once removed)."""
 
     __tablename__ = "known_devices"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64))
-    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True,
-                                                        default=None)
 
-
-class KnownUser(GroupBase):
+class KnownUser(Tombstone, GroupBase):
     """A user id this service has named (tombstone: ``removed_at`` once removed)."""
 
     __tablename__ = "known_users"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64))
-    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True,
-                                                        default=None)

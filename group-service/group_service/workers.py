@@ -12,8 +12,8 @@ from flask import Flask
 
 from group_service import group_devices, groups, members
 from group_service.db import db
-from group_service.models import KnownDevice, KnownUser, key
-from oms_shared import DevicesRemoved, UserRemoved, bury, consume, purge_buried
+from group_service.models import KnownDevice, KnownUser
+from oms_shared import DevicesRemoved, UserRemoved, bury, consume, purge_buried, str_id
 
 log = logging.getLogger("oms.group.workers")
 
@@ -23,7 +23,7 @@ PURGE_EVERY = 3600.0  # seconds
 
 def devices_removed(app: Flask, event: DevicesRemoved) -> None:
     """Removed devices leave every group."""
-    ids = [i for i in event.device_ids if key(i) is not None]
+    ids = [i for i in event.device_ids if str_id(i) is not None]
     with app.app_context(), db.scoped() as session:
         bury(session, KnownDevice, ids=ids, tenant=event.tenant)
         group_devices.delete_devices(session=session, tenant=event.tenant, device_ids=ids)
@@ -31,7 +31,7 @@ def devices_removed(app: Flask, event: DevicesRemoved) -> None:
 
 def user_removed(app: Flask, event: UserRemoved) -> None:
     """A removed user loses its memberships; groups it owned stay, without an owner."""
-    if key(event.user_id) is None:
+    if str_id(event.user_id) is None:
         return
     with app.app_context(), db.scoped() as session:
         bury(session, KnownUser, ids=[event.user_id], tenant=event.tenant)

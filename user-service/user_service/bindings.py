@@ -10,15 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from oms_shared import InvalidState, NotFound, PageQuery, paginate
+from oms_shared import InvalidState, NotFound, PageQuery, paginate, str_id
 from user_service.models import Binding
-from user_service.users import key
 
 CHUNK = 500
 
 
 def get(*, session: Session, tenant: str, user_id: str, device_id: str) -> Binding | None:
-    user, device = key(user_id), key(device_id)
+    user, device = str_id(user_id), str_id(device_id)
     if user is None or device is None:
         return None
     binding = session.get(Binding, (user, device))

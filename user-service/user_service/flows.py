@@ -21,11 +21,11 @@ from oms_shared import (
     on_commit,
     publish,
     purge_buried,
+    str_id,
 )
 from user_service import bindings, users
 from user_service.models import Binding, KnownDevice, User
 from user_service.schemas import BindingCreate, BindingDelete, UserCreate, UserList, UserUpdate
-from user_service.users import key
 
 # argon2id with argon2-cffi's defaults, RFC 9106's second recommended ("low memory")
 # profile: time_cost=3, memory_cost=64 MiB, parallelism=4, 16-byte salt, 32-byte hash;
@@ -48,7 +48,7 @@ def _invalidate(session: Session, oms: OMSState, tenant: str, device_ids: list[s
 def device_briefs(oms: OMSState, device_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The caller tenant's devices among ``device_ids``, from the device service in one
     call (any status); unknown and other tenants' ids are left out."""
-    wanted = sorted({k for k in map(key, device_ids) if k})
+    wanted = sorted({k for k in map(str_id, device_ids) if k})
     if not wanted:
         return {}
     data = oms.client.post("device", "/internal/device/brief", {"device_ids": wanted},
@@ -166,7 +166,7 @@ def members_of_device(*, session: Session, oms: OMSState, tenant: str, device_id
 
 def device_bindings(*, session: Session, tenant: str, device_id: str) -> dict[str, Any]:
     """What ``BindingCache`` fills from: the tenant's bindings of the device."""
-    if key(device_id) is None:
+    if str_id(device_id) is None:
         return {"bindings": {}}
     return {"bindings": bindings.roles_of_device(session=session, tenant=tenant,
                                                  device_id=device_id)}

@@ -3,19 +3,14 @@ heard of (tombstones: a binding never outlives the removal of its device)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, MetaData, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from oms_shared import Base, utcnow
+from oms_shared import Base, Tombstone, new_uuid, utcnow
 
 ID_LENGTH = 36  # a UUID string
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 class UserBase(Base):
@@ -30,7 +25,7 @@ class User(UserBase):
         Index("ix_users_tenant_created", "tenant", "created_at", "id"),  # newest first
     )
 
-    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, default=new_uuid)
     tenant: Mapped[str] = mapped_column(String(64))
     username: Mapped[str] = mapped_column(String(64))
     nickname: Mapped[str] = mapped_column(String(64), default="")
@@ -64,13 +59,8 @@ class Binding(UserBase):
     bound_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class KnownDevice(UserBase):
+class KnownDevice(Tombstone, UserBase):
     """A device a binding has named: ``removed_at`` is set once its removal is applied
     (``oms_shared.claim_alive`` / ``bury``)."""
 
     __tablename__ = "known_devices"
-
-    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64))
-    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None,
-                                                        index=True)

@@ -9,18 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from oms_shared import Conflict, NotFound, contains, get_in_tenant, paginate
-from user_service.models import ID_LENGTH, User
+from oms_shared import Conflict, NotFound, contains, get_in_tenant, paginate, str_id
+from user_service.models import User
 from user_service.schemas import UserList
 
 
-def key(value: object) -> str | None:
-    """A path or body id as a key, or None when it cannot name a row (behaves as missing)."""
-    return value if isinstance(value, str) and 0 < len(value) <= ID_LENGTH else None
-
-
 def get(*, session: Session, tenant: str, user_id: str) -> User | None:
-    return get_in_tenant(session, User, key(user_id), tenant)
+    return get_in_tenant(session, User, str_id(user_id), tenant)
 
 
 def get_or_raise(*, session: Session, tenant: str, user_id: str) -> User:
@@ -41,7 +36,7 @@ def get_all(*, session: Session, tenant: str, query: UserList) -> tuple[list[Use
 
 def get_many(*, session: Session, tenant: str, user_ids: Sequence[str]) -> list[User]:
     """The tenant's users among ``user_ids``; unknown and other tenants' ids are left out."""
-    wanted = sorted({k for k in map(key, user_ids) if k})
+    wanted = sorted({k for k in map(str_id, user_ids) if k})
     if not wanted:
         return []
     return list(session.scalars(select(User).where(User.tenant == tenant,
@@ -94,7 +89,7 @@ def delete(*, session: Session, user: User) -> None:
 
 def lock_or_raise(*, session: Session, tenant: str, user_id: str) -> User:
     """The user, its row locked until the transaction ends (a bind naming it waits)."""
-    ident = key(user_id)
+    ident = str_id(user_id)
     user = session.scalar(select(User).where(User.id == ident, User.tenant == tenant)
                           .with_for_update()) if ident else None
     if user is None:

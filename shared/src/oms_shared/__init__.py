@@ -25,8 +25,10 @@ from oms_shared._database import (
     get_in_tenant,
     get_or_404,
     int_id,
+    new_uuid,
     on_commit,
     on_finish,
+    str_id,
 )
 from oms_shared._errors import (
     BadRequest,
@@ -89,7 +91,7 @@ from oms_shared._times import UtcDateTime, utcnow
 from oms_shared._tokens import Claims
 from oms_shared._tokens import decode as decode_token
 from oms_shared._tokens import issue as encode_token
-from oms_shared._tombstones import bury, claim_alive, purge_buried
+from oms_shared._tombstones import Tombstone, bury, claim_alive, purge_buried
 from oms_shared._validation import IntKey, Schema, validate
 from oms_shared._version import __version__
 
@@ -140,6 +142,7 @@ __all__ = [
     "StaleTimestamp",
     "ThingModel",
     "TokenInvalid",
+    "Tombstone",
     "Unauthenticated",
     "Unavailable",
     "UnknownApp",
@@ -167,6 +170,7 @@ __all__ = [
     "get_or_404",
     "int_id",
     "load_settings",
+    "new_uuid",
     "on_commit",
     "on_finish",
     "paginate",
@@ -179,6 +183,7 @@ __all__ = [
     "raw_settings",
     "service_spec",
     "state",
+    "str_id",
     "utcnow",
     "validate",
 ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ from oms_shared._envelope import error_for, error_response
 from oms_shared._errors import NotFound
 
 __all__ = ["MAX_INT_ID", "Base", "Database", "end_read", "get_in_tenant", "get_or_404",
-           "int_id", "make_engine", "on_commit", "on_finish"]
+           "int_id", "make_engine", "new_uuid", "on_commit", "on_finish", "str_id"]
 
 T = TypeVar("T")
 
@@ -232,6 +234,20 @@ def int_id(value: object) -> int | None:
             return None
         number = int(text)
     return number if 0 < number <= MAX_INT_ID else None
+
+
+_STR_KEY = re.compile(r"[A-Za-z0-9_-]{1,36}")
+
+
+def str_id(value: object) -> str | None:
+    """A path or body id as a string key (users, groups, devices: UUIDs), or None when it
+    cannot name a row (too long, odd characters): it then behaves as missing."""
+    return value if isinstance(value, str) and _STR_KEY.fullmatch(value) else None
+
+
+def new_uuid() -> str:
+    """A new string key."""
+    return str(uuid.uuid4())
 
 
 def get_in_tenant(session: Session, model: type[T], ident: object, tenant: str) -> T | None:

@@ -25,15 +25,25 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import DateTime, String, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from oms_shared._times import utcnow
 
-__all__ = ["bury", "claim_alive", "purge_buried"]
+__all__ = ["Tombstone", "bury", "claim_alive", "purge_buried"]
 
 CHUNK = 500
+
+
+class Tombstone:
+    """The columns of a tombstone table: ``class KnownDevice(Tombstone, UserBase):
+    __tablename__ = "known_devices"``."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True,
+                                                        default=None)
 
 
 def _insert_missing(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
