@@ -4,23 +4,43 @@ removed devices and users, whenever they run, and finish what a killed one start
 from __future__ import annotations
 
 import os
+import secrets
 import signal
-import sqlite3
 
+import psycopg
 import pytest
 import redis
+from sqlalchemy import create_engine, text
 
-from oms_shared import Keys
+from oms_shared import SERVICES, Keys, load_settings
 from oms_shared.testing import wait_until
 
 pytestmark = pytest.mark.e2e
 
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-@pytest.fixture(scope="module")
-def platform(start_platform):
-    """A platform of its own: these tests stop and kill its consumers. Entries a dead
-    consumer left pending are taken over after one second."""
-    return start_platform(OMS_EVENTS__RECLAIM_AFTER="1")
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def platform(request, start_platform):
+    """A platform of its own on each database: these tests stop and kill its consumers.
+    Entries a dead consumer left pending are taken over after one second."""
+    env = {"OMS_EVENTS__RECLAIM_AFTER": "1"}
+    names = []
+    if request.param == "postgresql":  # a database per service, as in production
+        run = secrets.token_hex(4)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            for spec in SERVICES:
+                if spec.database:
+                    names.append(f"oms_removals_{run}_{spec.name}")
+                    conn.execute(f'CREATE DATABASE "{names[-1]}"')
+                    env[f"OMS_{spec.name.upper()}__DATABASE_URL"] = (
+                        f"postgresql+psycopg://postgres@127.0.0.1:5432/{names[-1]}")
+    platform = start_platform(**env)
+    yield platform
+    platform.stack.stop()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +133,10 @@ def test_a_consumer_killed_in_a_large_removal_is_finished_by_its_successor(
     wait_until(lambda: _pending(client, stream, "user") == 0
                and int(client.xinfo_groups(stream)[0]["lag"] or 0) == 0,
                timeout=30, what="the successor finishing the removal")
-    database = sqlite3.connect(platform.stack.data_dir / "user.db")
-    try:
-        buried = {row[0] for row in database.execute(
-            "SELECT id FROM known_devices WHERE removed_at IS NOT NULL")}
-    finally:
-        database.close()
+    engine = create_engine(load_settings(environ=env).database_url("user"))
+    with engine.connect() as connection:
+        buried = set(connection.scalars(text(
+            "SELECT id FROM known_devices WHERE removed_at IS NOT NULL")))
+    engine.dispose()
     assert ids <= buried and len(buried & ids) == len(ids)
     client.close()
