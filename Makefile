@@ -3,9 +3,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Every <name>-service folder is a service package (its row is in oms_shared's service table).
-PACKAGES := shared gateway $(sort $(wildcard *-service))
+PACKAGES := shared gateway simulator $(sort $(wildcard *-service))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := nginx redis-server mosquitto wrk
+APT_PACKAGES := nginx redis-server rabbitmq-server mosquitto wrk
 
 .PHONY: run test lint bench openapi apps setup system-deps clean
 
@@ -37,12 +37,13 @@ openapi: setup
 
 setup: system-deps $(VENV)/.installed
 
-# nginx, redis-server, mosquitto and wrk from apt when missing (Debian/Ubuntu).
+# nginx, redis-server, rabbitmq-server, mosquitto and wrk from apt when missing (Debian/Ubuntu).
 system-deps:
 	@missing=""; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null || missing="$$missing rabbitmq-server"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then missing="$$missing python3-venv"; fi; \
 	if [ -n "$$missing" ]; then \

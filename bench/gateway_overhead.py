@@ -137,7 +137,7 @@ def main() -> None:
     stack = Stack(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}",
                   service_ports=free_ports(),
                   env={"OMS_LOG_LEVEL": "WARNING"}, workers=args.workers,
-                  threads=args.threads, log_to_files=True)
+                  threads=args.threads, log_to_files=True, channel=False)
     bare_port = free_port()
     stack.start()
     bare = start_bare(bare_port, args.workers, args.threads)

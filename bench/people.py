@@ -101,7 +101,7 @@ def run_backend(backend: str, amount: int) -> dict:
                         f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbnames[-1]}")
     stack = Stack(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}",
                   service_ports=free_ports(), env=env, workers=2, threads=4,
-                  log_to_files=True)
+                  log_to_files=True, channel=False)
     stack.start()
     results: dict = {"backend": backend}
     try:

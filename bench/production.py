@@ -108,7 +108,7 @@ def run_backend(backend: str, amount: int) -> dict:
         url = f"sqlite:///{data_dir / 'device.db'}"
     stack = Stack(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}",
                   service_ports=free_ports(),
-                  env=env, workers=1, threads=4, log_to_files=True)
+                  env=env, workers=1, threads=4, log_to_files=True, channel=False)
     stack.start()
     try:
         caller = Caller(stack.url, stack.credentials["app_id"],

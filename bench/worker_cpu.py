@@ -57,7 +57,7 @@ def main() -> None:
                   listen=f"127.0.0.1:{free_port()}",
                   service_ports=free_ports(),
                   env={"OMS_LOG_LEVEL": "WARNING"}, workers=args.workers, threads=4,
-                  log_to_files=True)
+                  log_to_files=True, channel=False)
     stack.start()
     bare_port = free_port()
     bare = start_bare(bare_port, args.workers, 4)

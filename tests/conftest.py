@@ -96,7 +96,8 @@ def start_platform(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str
                    ) -> Iterator[Callable[..., Platform]]:
     started: list[Stack] = []
 
-    def start(**env: str) -> Platform:
+    def start(channel: bool = False, **env: str) -> Platform:
+        """A platform on free ports; ``channel`` adds a private broker node (devices)."""
         data_dir: Path = tmp_path_factory.mktemp("oms")
         stack = Stack(
             data_dir=data_dir,
@@ -106,7 +107,7 @@ def start_platform(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str
                  "OMS_REDIS__PREFIX": f"{redis_prefix}-{len(started)}",
                  "OMS_HEARTBEAT_INTERVAL": "0.5", "OMS_DOWN_AFTER": "3",
                  "OMS_LOG_LEVEL": "INFO", **env},
-            workers=1, threads=4, log_to_files=True)
+            workers=1, threads=4, log_to_files=True, channel=channel)
         started.append(stack)
         stack.start()
         return Platform(stack)

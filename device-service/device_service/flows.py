@@ -19,7 +19,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from device_service import batches, devices
+from device_service import batches, channel, devices
 from device_service.models import Batch, Device
 from device_service.schemas import BatchSubmit
 from oms_shared import (
@@ -29,6 +29,7 @@ from oms_shared import (
     OMSState,
     ProductSnapshot,
     fetch_product,
+    on_commit,
     on_finish,
     publish,
     utcnow,
@@ -182,30 +183,40 @@ def _in_stock(device: Device) -> None:
                            "(confirm or remove the batch)")
 
 
+def _cut_off(session: Session, oms: OMSState, device: Device) -> None:
+    """Once the change commits: the broker's next check reads the device anew, and its
+    live connection is dropped."""
+    on_commit(session, lambda: (channel.forget(oms, [device]), channel.kick(oms, [device.id])))
+
+
 def remove_device(*, session: Session, oms: OMSState, tenant: str, device_id: str) -> None:
     device = devices.get_or_raise(session=session, tenant=tenant, device_id=device_id)
     _in_stock(device)
     devices.delete(session=session, device=device)
+    _cut_off(session, oms, device)
     _announce_removed(session, oms, tenant=tenant, product_id=device.product_id,
                       device_ids=[device.id])
 
 
-def disable_device(*, session: Session, tenant: str, device_id: str) -> Device:
-    """A disabled device cannot connect; disabling one twice is harmless."""
+def disable_device(*, session: Session, oms: OMSState, tenant: str, device_id: str) -> Device:
+    """A disabled device cannot connect, and its live connection is dropped; disabling
+    one twice is harmless."""
     device = devices.get_or_raise(session=session, tenant=tenant, device_id=device_id)
     _in_stock(device)
     device.status = "disabled"
     session.flush()
+    _cut_off(session, oms, device)
     return device
 
 
-def enable_device(*, session: Session, tenant: str, device_id: str) -> Device:
+def enable_device(*, session: Session, oms: OMSState, tenant: str, device_id: str) -> Device:
     """Back to ``inactive`` (never connected) or ``offline``; enabling twice is harmless."""
     device = devices.get_or_raise(session=session, tenant=tenant, device_id=device_id)
     _in_stock(device)
     if device.status == "disabled":
         device.status = "offline" if device.activated_at is not None else "inactive"
         session.flush()
+        on_commit(session, lambda: channel.forget(oms, [device]))
     return device
 
 

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    model_validator,
+)
 
-from oms_shared import IntKey, PageQuery, Schema, UtcDateTime
+from oms_shared import IntKey, Page, PageQuery, Schema, UtcDateTime
 
 MAX_AMOUNT = 100_000
 
@@ -117,3 +128,110 @@ class DeviceBrief(BaseModel):
 
 class DeviceBriefs(BaseModel):
     devices: list[DeviceBrief]
+
+
+# ---- what devices report -----------------------------------------------------------------
+
+Identifier = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _time(value: Any) -> datetime:
+    """ISO 8601 (UTC unless it says otherwise) or epoch milliseconds, as a filter."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be an ISO 8601 time or epoch milliseconds")
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, int):
+        if not 0 <= value <= MAX_EPOCH_MS:
+            raise ValueError("epoch milliseconds out of range")
+        return datetime.fromtimestamp(value / 1000, UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be an ISO 8601 time or epoch milliseconds") from None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+TimeFilter = Annotated[datetime, BeforeValidator(_time), WithJsonSchema({"anyOf": [
+    {"type": "string", "format": "date-time"}, {"type": "integer", "minimum": 0}]})]
+
+
+class LogCursor(NamedTuple):
+    """A position in a newest-first log: the last row seen (its time and id)."""
+
+    time: datetime
+    id: int
+
+    def encode(self) -> str:
+        time = self.time if self.time.tzinfo else self.time.replace(tzinfo=UTC)
+        micros = (time - EPOCH) // timedelta(microseconds=1)
+        raw = f"{micros}:{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> LogCursor:
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
+            micros, _, ident = raw.partition(":")
+            time = EPOCH + timedelta(microseconds=int(micros))
+            cursor = cls(time=time, id=int(ident))
+        except (ValueError, UnicodeDecodeError, OverflowError):
+            raise ValueError("not a cursor this endpoint returned") from None
+        if cursor.id < 1:
+            raise ValueError("not a cursor this endpoint returned")
+        return cursor
+
+
+def _cursor(value: Any) -> LogCursor:
+    if not isinstance(value, str) or not 1 <= len(value) <= 128:
+        raise ValueError("not a cursor this endpoint returned")
+    return LogCursor.decode(value)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Cursor = Annotated[LogCursor, BeforeValidator(_cursor),
+                   WithJsonSchema({"type": "string", "maxLength": 128})]
+
+
+class LogQuery(PageQuery):
+    """A log page: offset paging by ``page``, or keyset paging after ``cursor`` (then
+    ``page`` is not used). ``start_time``/``end_time`` are inclusive."""
+
+    cursor: Cursor | None = None
+    start_time: TimeFilter | None = None
+    end_time: TimeFilter | None = None
+    identifier: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LogQuery:
+        if self.start_time and self.end_time and self.start_time > self.end_time:
+            raise ValueError("start_time is after end_time")
+        return self
+
+
+class PropertyLogRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    identifier: str
+    value: Any
+    time: UtcDateTime
+    message_id: str
+
+
+class EventLogRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    identifier: str
+    type: str
+    params: Any
+    time: UtcDateTime
+    message_id: str
+
+
+class PropertyLogPage(Page[PropertyLogRead]):
+    next_cursor: str | None
+
+
+class EventLogPage(Page[EventLogRead]):
+    next_cursor: str | None

@@ -1,6 +1,6 @@
-from flask import Response
+from flask import Response, request
 
-from device_service import batches, devices, flows
+from device_service import batches, channel, devices, flows, logs, properties
 from device_service.db import db
 from device_service.schemas import (
     BatchList,
@@ -15,8 +15,12 @@ from device_service.schemas import (
     DeviceList,
     DeviceRead,
     DeviceUpdate,
+    EventLogPage,
+    LogQuery,
+    PropertyLogPage,
+    PropertyValue,
 )
-from oms_shared import Api, Empty, Page, PageQuery, current_tenant, state
+from oms_shared import Api, Empty, Page, PageQuery, current_tenant, public, state
 
 api = Api("device", __name__)
 
@@ -111,8 +115,11 @@ def device_update(body: DeviceUpdate, device_id: str) -> object:
 @api.post("/oms/device/detail/<device_id>", returns=DeviceDetail)
 def device_detail(body: Empty, device_id: str) -> object:
     """A device with its secret and its latest reported properties."""
-    return devices.get_or_raise(session=db.session, tenant=current_tenant(),
-                                device_id=device_id)
+    device = devices.get_or_raise(session=db.session, tenant=current_tenant(),
+                                  device_id=device_id)
+    latest = properties.get_latest(session=db.session, device_id=device.id)
+    return DeviceDetail.model_validate(device).model_copy(update={"properties": {
+        key: PropertyValue(value=value, time=time) for key, (value, time) in latest.items()}})
 
 
 @api.post("/oms/device/remove/<device_id>")
@@ -125,13 +132,15 @@ def device_remove(body: Empty, device_id: str) -> None:
 @api.post("/oms/device/disable/<device_id>", returns=DeviceRead)
 def device_disable(body: Empty, device_id: str) -> object:
     """Disable a device: it can no longer connect."""
-    return flows.disable_device(session=db.session, tenant=current_tenant(), device_id=device_id)
+    return flows.disable_device(session=db.session, oms=state(), tenant=current_tenant(),
+                                device_id=device_id)
 
 
 @api.post("/oms/device/enable/<device_id>", returns=DeviceRead)
 def device_enable(body: Empty, device_id: str) -> object:
     """Enable a disabled device again."""
-    return flows.enable_device(session=db.session, tenant=current_tenant(), device_id=device_id)
+    return flows.enable_device(session=db.session, oms=state(), tenant=current_tenant(),
+                               device_id=device_id)
 
 
 @api.post("/internal/device/counts", body=DeviceCounts, returns=Counts)
@@ -148,3 +157,73 @@ def device_brief(body: DeviceIds) -> dict:
     devices, never one per row."""
     return {"devices": devices.get_many(session=db.session, tenant=current_tenant(),
                                         device_ids=body.device_ids)}
+
+
+# ---- the broker's checks (rabbitmq_auth_backend_http: form fields in, "allow"/"deny" out)
+
+
+def _answer(allowed: bool) -> Response:
+    return Response("allow" if allowed else "deny", mimetype="text/plain")
+
+
+@public
+def broker_user() -> Response:
+    """May this MQTT client connect? (username, password, client_id)"""
+    form = request.form
+    return _answer(channel.may_connect_safely(
+        db.session, state(), username=form.get("username", ""),
+        password=form.get("password", ""), client_id=form.get("client_id", "")))
+
+
+@public
+def broker_vhost() -> Response:
+    return _answer(request.form.get("vhost") == "/"
+                   and channel.parse_username(request.form.get("username", "")) is not None)
+
+
+@public
+def broker_resource() -> Response:
+    form = request.form
+    return _answer(channel.may_use_resource(username=form.get("username", ""),
+                                            resource=form.get("resource", ""),
+                                            name=form.get("name", "")))
+
+
+@public
+def broker_topic() -> Response:
+    form = request.form
+    return _answer(channel.may_use_topic(username=form.get("username", ""),
+                                         routing_key=form.get("routing_key", "")))
+
+
+for _path, _view in (("user", broker_user), ("vhost", broker_vhost),
+                     ("resource", broker_resource), ("topic", broker_topic)):
+    api.blueprint.add_url_rule(f"/internal/broker/{_path}", view_func=_view, methods=["POST"],
+                               provide_automatic_options=False)
+
+
+# ---- what devices report ---------------------------------------------------------------
+
+
+def _log_page(rows: list, total: int, cursor: str | None, query: LogQuery) -> dict:
+    return {**_page(rows, total, query), "next_cursor": cursor}
+
+
+@api.post("/oms/device/property/logs/<device_id>", body=LogQuery, returns=PropertyLogPage)
+def device_property_logs(body: LogQuery, device_id: str) -> dict:
+    """A device's reported property values, newest first. ``page`` pages by offset;
+    ``cursor`` (a previous page's ``next_cursor``) pages by key, as cheap at any depth.
+    Filters: ``identifier``, ``start_time``/``end_time`` (inclusive)."""
+    device = devices.get_or_raise(session=db.session, tenant=current_tenant(),
+                                  device_id=device_id)
+    return _log_page(*logs.property_page(session=db.session, device_id=device.id,
+                                         query=body), body)
+
+
+@api.post("/oms/device/event/logs/<device_id>", body=LogQuery, returns=EventLogPage)
+def device_event_logs(body: LogQuery, device_id: str) -> dict:
+    """A device's events, newest first; paging and filters as the property log's."""
+    device = devices.get_or_raise(session=db.session, tenant=current_tenant(),
+                                  device_id=device_id)
+    return _log_page(*logs.event_page(session=db.session, device_id=device.id, query=body),
+                     body)

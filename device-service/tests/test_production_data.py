@@ -123,7 +123,7 @@ def test_device_list_filters(session, oms, product):
     for batch in (first, second):
         flows.confirm_batch(session=session, tenant="t1", batch_id=str(batch.id))
     some = devices.get_all(session=session, tenant="t1", query=DeviceList())[0][0]
-    flows.disable_device(session=session, tenant="t1", device_id=some.id)
+    flows.disable_device(session=session, oms=oms, tenant="t1", device_id=some.id)
 
     def total(**query):
         return devices.get_all(session=session, tenant="t1", query=DeviceList(**query))[1]
@@ -143,14 +143,14 @@ def test_disable_enable_and_remove(session, oms, product):
     [device] = devices.get_batch_page(session=session, batch_id=batch.id,
                                       query=DeviceList())[0]
     with pytest.raises(InvalidState):  # not in stock yet
-        flows.disable_device(session=session, tenant="t1", device_id=device.id)
+        flows.disable_device(session=session, oms=oms, tenant="t1", device_id=device.id)
     with pytest.raises(InvalidState):
         flows.remove_device(session=session, oms=oms, tenant="t1", device_id=device.id)
     flows.confirm_batch(session=session, tenant="t1", batch_id=str(batch.id))
     session.refresh(device)
-    disabled = flows.disable_device(session=session, tenant="t1", device_id=device.id)
+    disabled = flows.disable_device(session=session, oms=oms, tenant="t1", device_id=device.id)
     assert disabled.status == "disabled"
-    enabled = flows.enable_device(session=session, tenant="t1", device_id=device.id)
+    enabled = flows.enable_device(session=session, oms=oms, tenant="t1", device_id=device.id)
     assert enabled.status == "inactive"
     with pytest.raises(NotFound):
         flows.remove_device(session=session, oms=oms, tenant="t2", device_id=device.id)

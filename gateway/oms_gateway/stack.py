@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import requests
 
+from oms_gateway.broker import PrivateBroker, rabbitmq_available
 from oms_gateway.render import render
 from oms_shared import (
     SERVICES,
@@ -113,6 +114,8 @@ class Stack:
     workers: int = 2
     threads: int = 4
     worker_processes: int = 1  # processes per worker of the service table
+    #: Start a private broker node (devices' MQTT) when none is configured.
+    channel: bool = True
     log_to_files: bool = False
     children: list[_Child] = field(default_factory=list)
     credentials: dict[str, Any] = field(default_factory=dict)
@@ -144,6 +147,11 @@ class Stack:
         for spec in self.http:
             env[f"OMS_{spec.name.upper()}__URL"] = f"http://127.0.0.1:{self.ports[spec.name][0]}"
         self.needs_private_redis = not raw.get("redis", {}).get("url")
+        self.broker: PrivateBroker | None = None
+        if self.channel and not raw.get("broker", {}).get("amqp_url"):
+            auth = env.get("OMS_DEVICE__URL", "")
+            self.broker = PrivateBroker(self.data_dir / "broker", auth_url=auth)
+            env.update(self.broker.urls)
         return env
 
     def _persistent_secret(self) -> str:
@@ -204,6 +212,17 @@ class Stack:
         self._wait(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close(),
                    "redis", 10)
 
+    def _start_broker(self) -> None:
+        broker = self.broker
+        assert broker is not None
+        if not rabbitmq_available():
+            raise RuntimeError("rabbitmq-server is not installed and no broker.amqp_url is "
+                               "configured (make run installs it)")
+        broker.write_config()
+        self._spawn("broker", broker.command(), env=broker.env())
+        self._wait(broker.ready, "the broker node", 60)
+        broker.create_platform_user()
+
     def _prepare_databases(self) -> None:
         pending = {spec.name: subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", spec.app_module, "init-db"],
@@ -244,9 +263,9 @@ class Stack:
         names = {}
         for spec in self.services:
             for target in spec.workers:
+                label = target.removeprefix(f"{spec.package}.").replace(":", ".")
                 for index in range(1, self.worker_processes + 1):
-                    function = target.rpartition(":")[2]
-                    names[f"{spec.name}-{function}-{index}"] = (spec.name, target)
+                    names[f"{spec.name}-{label}-{index}"] = (spec.name, target)
         return names
 
     def start_worker(self, name: str) -> None:
@@ -363,6 +382,8 @@ class Stack:
         try:
             if self.needs_private_redis:
                 self._start_redis()
+            if self.broker is not None:
+                self._start_broker()
             self._write_env_file()
             self._prepare_databases()
             openapi = self._export_openapi()
@@ -414,7 +435,7 @@ class Stack:
         process it started would get SIGTERM when its thread ends (PR_SET_PDEATHSIG
         follows the thread that forked)."""
         self._halt.set()
-        order = {"gateway": 0, "redis": 2}
+        order = {"gateway": 0, "broker": 2, "redis": 2}
         for rank in (0, 1, 2):
             with self._lock:
                 group = [c for c in self.children if order.get(c.name, 1) == rank]

@@ -47,7 +47,7 @@ def test_a_worker_is_supervised(tmp_path: Path, redis_prefix: str, monkeypatch):
     assert table[1] != system and len(SERVICES) > len(table)
     stack = Stack(data_dir=tmp_path / "data", listen=f"127.0.0.1:{free_port()}",
                   services=table, service_ports=free_ports(table), workers=1, threads=2,
-                  log_to_files=True,
+                  log_to_files=True, channel=False,
                   env={"OMS_REDIS__URL": REDIS_URL, "OMS_REDIS__PREFIX": f"{redis_prefix}-w",
                        "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH",
                                                                                  "")]),

@@ -8,11 +8,13 @@ from sqlalchemy.orm import Session
 from oms_shared import (
     InvalidState,
     OMSState,
+    ProductDisabled,
     ProductSnapshot,
     end_read,
     int_id,
     on_commit,
     on_finish,
+    publish,
 )
 from product_service import products
 from product_service.models import Product
@@ -74,8 +76,12 @@ def update(*, session: Session, oms: OMSState, tenant: str, product_id: str,
            data: ProductUpdate) -> Product:
     count = _count_one(oms, product_id)
     product = products.get_or_raise(session=session, tenant=tenant, product_id=product_id)
+    was_enabled = product.status == "enable"
     products.update(session=session, product=product, data=data)
     _publish(session, oms, product)
+    if was_enabled and product.status == "disable":  # its connected devices are cut off
+        publish(session, oms.redis, oms.keys, ProductDisabled(tenant=tenant,
+                                                              product_id=product.id))
     product.device_count = count
     return product
 

@@ -220,3 +220,74 @@ def test_arbitrary_params_only_ever_fail_validation(params):
             check()
         except ValidationFailed as exc:
             assert exc.errors
+
+
+# ---- what a device reports --------------------------------------------------------------
+
+REPORTING = thing_model.parse({
+    "properties": [
+        {"identifier": "temperature",
+         "dataType": {"type": "float", "specs": {"min": -40, "max": 120}}},
+        {"identifier": "serial", "accessMode": "r", "dataType": {"type": "text"}},
+    ],
+    "events": [
+        {"identifier": "alarm", "type": "alert", "outputData": [
+            {"identifier": "level", "dataType": {"type": "int", "specs": {"max": 3}},
+             "required": True},
+            {"identifier": "note", "dataType": {"type": "text"}}]},
+        "switchon",
+    ],
+})
+
+
+def test_a_report_may_carry_read_only_properties():
+    thing_model.check_report(REPORTING, {"temperature": 20.5, "serial": "SN-1"})
+    thing_model.check_report(REPORTING, {})
+    with pytest.raises(ValidationFailed):  # what a caller may not set, a device reports
+        thing_model.check_property_set(REPORTING, {"serial": "SN-1"})
+
+
+@pytest.mark.parametrize(("params", "field", "message"), [
+    ({"humidity": 3}, "params.humidity", "unknown property"),
+    ({"temperature": "hot"}, "params.temperature", "must be a number (float)"),
+    ({"temperature": 121}, "params.temperature", "must be at most 120"),
+    ({"serial": 7}, "params.serial", "must be text"),
+    ([1], "params", "must be an object"),
+])
+def test_a_bad_report_names_the_field(params, field, message):
+    with pytest.raises(ValidationFailed) as caught:
+        thing_model.check_report(REPORTING, params)
+    assert {e["field"]: e["message"] for e in caught.value.errors} == {field: message}
+
+
+def test_a_report_check_can_name_its_root():
+    with pytest.raises(ValidationFailed) as caught:
+        thing_model.check_report(REPORTING, {"temperature": 500, "x": 1}, field="report")
+    assert {e["field"] for e in caught.value.errors} == {"report.temperature", "report.x"}
+
+
+def test_events_are_checked_against_their_output():
+    assert thing_model.check_event(REPORTING, "alarm", {"level": 2, "note": "smoke"}).type == (
+        "alert")
+    assert thing_model.check_event(REPORTING, "switchon", {"any": [1]}).identifier == "switchon"
+
+
+@pytest.mark.parametrize(("identifier", "params", "field"), [
+    ("fire", {}, "identifier"),
+    ("alarm", {}, "params.level"),
+    ("alarm", {"level": 4}, "params.level"),
+    ("alarm", {"level": 1, "extra": 1}, "params.extra"),
+    ("alarm", "loud", "params"),
+    ("switchon", None, "params"),
+])
+def test_a_bad_event_names_the_field(identifier, params, field):
+    with pytest.raises(ValidationFailed) as caught:
+        thing_model.check_event(REPORTING, identifier, params)
+    assert [e["field"] for e in caught.value.errors] == [field]
+
+
+def test_the_report_checks_are_public():
+    import oms_shared
+
+    assert oms_shared.check_report is thing_model.check_report
+    assert oms_shared.check_event is thing_model.check_event

@@ -56,6 +56,7 @@ from oms_shared._events import (
     Consumer,
     DevicesRemoved,
     Event,
+    ProductDisabled,
     UserRemoved,
     consume,
     parked,
@@ -71,6 +72,7 @@ from oms_shared._ports import free_port
 from oms_shared._redis_client import connect as connect_redis
 from oms_shared._registry import Registry
 from oms_shared._revocation import RevocationStore
+from oms_shared._service_tokens import service_token
 from oms_shared._services import (
     SERVICE_NAMES,
     SERVICES,
@@ -85,7 +87,13 @@ from oms_shared._settings import (
     load_settings,
     raw_settings,
 )
-from oms_shared._thing_model import ThingModel, check_property_set, check_service_call
+from oms_shared._thing_model import (
+    ThingModel,
+    check_event,
+    check_property_set,
+    check_report,
+    check_service_call,
+)
 from oms_shared._thing_model import parse as parse_thing_model
 from oms_shared._times import UtcDateTime, utcnow
 from oms_shared._tokens import Claims
@@ -127,6 +135,7 @@ __all__ = [
     "PageQuery",
     "PayloadTooLarge",
     "ProductCatalog",
+    "ProductDisabled",
     "ProductGuard",
     "ProductSnapshot",
     "RateLimited",
@@ -152,8 +161,10 @@ __all__ = [
     "__version__",
     "build_openapi",
     "bury",
+    "check_event",
     "check_packages",
     "check_property_set",
+    "check_report",
     "check_service_call",
     "claim_alive",
     "connect_redis",
@@ -182,6 +193,7 @@ __all__ = [
     "purge_buried",
     "raw_settings",
     "service_spec",
+    "service_token",
     "state",
     "str_id",
     "utcnow",

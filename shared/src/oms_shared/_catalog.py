@@ -90,8 +90,10 @@ class ProductCatalog:
 
 
 def fetch_product(*, catalog: ProductCatalog, client: ServiceClient, product_id: int,
-                  tenant: str) -> ProductSnapshot:
-    """The caller's product, from the cache or the product service; else NotFound."""
+                  tenant: str, token: str | None = None) -> ProductSnapshot:
+    """The caller's product, from the cache or the product service; else NotFound.
+    ``token`` is for callers with no request to forward one from (workers, the broker's
+    checks): ``oms_shared.service_token``."""
     cached = catalog.get(product_id)
     if cached == _GONE:
         raise NotFound("product", product_id)
@@ -99,7 +101,8 @@ def fetch_product(*, catalog: ProductCatalog, client: ServiceClient, product_id:
         if cached.tenant != tenant:
             raise NotFound("product", product_id)
         return cached
-    data = client.post("product", f"/internal/product/snapshot/{product_id}", idempotent=True)
+    data = client.post("product", f"/internal/product/snapshot/{product_id}", token=token,
+                       idempotent=True)
     snapshot = ProductSnapshot.model_validate(data)
     if snapshot.tenant != tenant:  # the peer scopes by the forwarded token; belt and braces
         raise NotFound("product", product_id)

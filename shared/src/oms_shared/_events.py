@@ -52,8 +52,8 @@ from oms_shared._keys import STREAM_NAME, Keys
 from oms_shared._redis_client import RedisClient
 
 __all__ = ["EVENT_TYPES", "MAX_DEVICE_IDS", "STREAM_MAX_LENGTH", "Consumer", "DevicesRemoved",
-           "Event", "UserRemoved", "consume", "decode", "encode", "parked", "publish",
-           "publish_now"]
+           "Event", "ProductDisabled", "UserRemoved", "consume", "decode", "encode", "parked",
+           "publish", "publish_now"]
 
 log = logging.getLogger("oms.events")
 VERSION = "1"
@@ -91,6 +91,15 @@ class UserRemoved(Event):
     stream: ClassVar[str] = "users.removed"
     tenant: str = Field(min_length=1)
     user_id: str = Field(min_length=1, max_length=36)
+
+
+class ProductDisabled(Event):
+    """A product was disabled: its devices may no longer connect (the device service
+    cuts off those connected)."""
+
+    stream: ClassVar[str] = "products.disabled"
+    tenant: str = Field(min_length=1)
+    product_id: int
 
 
 class DevicesRemoved(Event):

@@ -14,6 +14,9 @@ producing flag            ``p:catalog:{p:<id>}:producing``                    90
 removing flag             ``p:catalog:{p:<id>}:removing``                     120 s
 device bindings cache     ``p:bindings:{d:<device_id>}:<tenant>`` (user->role) 600 s
 bindings version          ``p:bindings:{d:<device_id>}:<tenant>:version``     1 day
+device credentials        ``p:channel:device:<product_key>:<device_name>``     300 s
+connections -> devices    ``p:channel:connections`` (hash: name -> device id)  no TTL
+device -> connection      ``p:channel:device-connection`` (hash)              no TTL
 registry of a service     ``p:registry:<service>`` (hash: address -> JSON)    no TTL
 event stream              ``p:events:{<stream>}``                             ~100,000 entries
 parked entries            ``p:events:{<stream>}:parked``                      ~100,000 entries
@@ -80,6 +83,18 @@ class Keys:
 
     def bindings_version(self, tenant: str, device_id: str) -> str:
         return f"{self.prefix}:bindings:{{d:{device_id}}}:{tenant}:version"
+
+    def channel_device(self, product_key: str, device_name: str) -> str:
+        """What the broker's checks need of a device (cached; dropped when it changes)."""
+        return f"{self.prefix}:channel:device:{product_key}:{device_name}"
+
+    def channel_connections(self) -> str:
+        """Hash: broker connection name -> device id (who is online, through what)."""
+        return f"{self.prefix}:channel:connections"
+
+    def channel_device_connection(self) -> str:
+        """Hash: device id -> its live connection's name (what to drop to cut it off)."""
+        return f"{self.prefix}:channel:device-connection"
 
     def registry(self, service: str) -> str:
         return f"{self.prefix}:registry:{service}"

@@ -70,7 +70,8 @@ class ServiceSpec:
 
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("auth", routes=("/oms/auth/",), database=True),
-    ServiceSpec("device", routes=("/oms/produce/", "/oms/device/"), database=True),
+    ServiceSpec("device", routes=("/oms/produce/", "/oms/device/"), database=True,
+                workers=("device_service.presence:run", "device_service.ingest:run")),
     ServiceSpec("product", routes=("/oms/product/",), database=True),
     ServiceSpec("user", routes=("/oms/user/", "/oms/device/member/"), database=True,
                 workers=("user_service.workers:removals",)),

@@ -68,7 +68,15 @@ class RedisSettings(_Section):
 
 
 class BrokerSettings(_Section):
+    """The device channel: RabbitMQ with its MQTT plugin. ``url`` is where devices
+    connect (MQTT); the platform reads and writes device traffic over ``amqp_url`` and
+    drops connections through ``management_url``. The launcher starts a private node
+    and sets all three when ``amqp_url`` is empty."""
+
     url: SecretStr = SecretStr("mqtt://127.0.0.1:1883")
+    amqp_url: SecretStr = SecretStr("")
+    management_url: SecretStr = SecretStr("")
+    log_retention_days: int = Field(30, ge=1, le=3650)
 
 
 class ServiceSettings(_Section):

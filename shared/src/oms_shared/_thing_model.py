@@ -45,7 +45,9 @@ __all__ = [
     "TYPE_TAGS",
     "DataType",
     "ThingModel",
+    "check_event",
     "check_property_set",
+    "check_report",
     "check_service_call",
     "parse",
 ]
@@ -499,6 +501,46 @@ def check_service_call(model: ThingModel, service: str, params: Any) -> Service:
     if isinstance(params, dict):
         errors += [{"field": f"params.{p.identifier}", "message": "field required"}
                    for p in found.inputData if p.required and p.identifier not in params]
+    if errors:
+        raise ValidationFailed(errors)
+    return found
+
+
+# ---- what a device reports --------------------------------------------------------------
+
+
+def _at(errors: list[dict[str, str]], field: str) -> list[dict[str, str]]:
+    """``params.x`` -> ``{field}.x``: the helpers above name the root ``params``."""
+    if field == "params":
+        return errors
+    return [{**e, "field": field + e["field"][len("params"):]} for e in errors]
+
+
+def check_report(model: ThingModel, params: Any, field: str = "params") -> None:
+    """A device's property report: every identifier a property of the model, every value
+    of its type and in its range. ``accessMode`` is not checked: devices report read-only
+    properties too."""
+    known = {p.identifier: p for p in model.properties}
+    errors = _params_errors(params, known, "property")
+    if errors:
+        raise ValidationFailed(_at(errors, field))
+
+
+def check_event(model: ThingModel, identifier: str, params: Any) -> Event:
+    """An event a device fires: one of the model's, its ``params`` fitting its
+    ``outputData`` (required fields present); returns the event."""
+    found = next((e for e in model.events if e.identifier == identifier), None)
+    if found is None:
+        raise ValidationFailed.field("identifier", f"unknown event {identifier[:64]!r}")
+    if found.outputData is None:  # declared by name only: any parameters
+        if not isinstance(params, dict):
+            raise ValidationFailed.field("params", "must be an object")
+        return found
+    spec = {p.identifier: p for p in found.outputData}
+    errors = _params_errors(params, spec, "output parameter")
+    if isinstance(params, dict):
+        errors += [{"field": f"params.{p.identifier}", "message": "field required"}
+                   for p in found.outputData if p.required and p.identifier not in params]
     if errors:
         raise ValidationFailed(errors)
     return found
