@@ -424,6 +424,8 @@ def run(app: Flask, stop: threading.Event, *, queue: str = QUEUE,
     """The ingest worker (``device_service.ingest:run``): consume ``queue`` until
     ``stop``; reconnect with backoff whenever the broker or the database goes away."""
     url = app.extensions["oms"].settings.broker.amqp_url.get_secret_value()
-    if not url:
-        raise SystemExit("ingest: broker.amqp_url is not set")
+    if not url:  # a platform without the device channel: nothing to read
+        log.warning("no broker configured (broker.amqp_url): ingest is off")
+        stop.wait()
+        return
     _Worker(app, stop, url=url, queue=queue, purge_every=purge_every).run()
