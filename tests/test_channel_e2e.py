@@ -27,7 +27,7 @@ MODEL = {"properties": [{"identifier": "temperature", "dataType": {
 
 @pytest.fixture(scope="module")
 def platform(start_platform):
-    return start_platform(channel=True)
+    return start_platform(channel=True, OMS_EVENTS__RECLAIM_AFTER="2")
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +206,34 @@ def test_the_simulator_reports_and_the_logs_fill(caller, product, platform, mqtt
         detail = caller.data(f"/oms/device/detail/{device['device_id']}")
         assert set(detail["properties"]) == {"temperature"}
         assert detail["properties"]["temperature"]["value"] == logs["list"][0]["value"]
+
+
+def test_disabling_the_product_cuts_its_devices_off(caller, mqtt_port):
+    product = caller.data("/oms/product/add", {"name": "lamp", "code": "channel-off"})
+    batch = caller.data("/oms/produce/submit", {"name": "off", "amount": 1,
+                                                "product_id": product["id"],
+                                                "batch_no": "CHANNEL-OFF"})
+    caller.data(f"/oms/produce/confirm/{batch['id']}")
+    [device] = list(csv.DictReader(io.StringIO(
+        caller.post(f"/oms/produce/download/{batch['id']}").text)))
+
+    async def stay_until_cut() -> bool:
+        async with _connect(mqtt_port, device) as client:
+            await asyncio.to_thread(wait_until, lambda: _status(caller, device["device_id"])
+                                    == "online", what="online")
+            await asyncio.to_thread(caller.data, f"/oms/product/update/{product['id']}",
+                                    {"status": "disable"})
+            try:
+                async with asyncio.timeout(20):
+                    async for _ in client.messages:
+                        pass
+            except aiomqtt.MqttError:
+                return True
+            except TimeoutError:
+                return False
+            return True
+
+    assert asyncio.run(stay_until_cut())
+    assert _refused(mqtt_port, device)
+    caller.data(f"/oms/product/update/{product['id']}", {"status": "enable"})
+    assert not _refused(mqtt_port, device)

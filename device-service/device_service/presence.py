@@ -114,6 +114,7 @@ def _product_disabled(app: Flask, oms: OMSState, event: ProductDisabled) -> None
             Device.status == "online")))
         channel.forget(oms, session.scalars(select(Device).where(Device.id.in_(ids))))
     channel.kick(oms, ids)
+    log.info("product %s disabled: %d connected devices cut off", event.product_id, len(ids))
 
 
 def _consume(app: Flask, oms: OMSState, stop: threading.Event) -> None:

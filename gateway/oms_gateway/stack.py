@@ -415,6 +415,29 @@ class Stack:
                 self.children.remove(child)
         self._terminate(stopping, timeout)
 
+    def restart_broker(self, timeout: float = 60) -> None:
+        """Stop the private broker node and start it again with the same command and
+        environment (node name, data folder, configuration and ports are kept); return
+        once it accepts AMQP and MQTT connections again (tests: a broker restart)."""
+        broker = self.broker
+        if broker is None:
+            raise RuntimeError("this platform has no private broker node")
+        self.stop_child("broker", timeout=timeout)
+        process = self._spawn("broker", broker.command(), env=broker.env())
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the broker node exited with {process.returncode}"
+                                   f"{self._log_hint('broker')}")
+            try:
+                broker.ready()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the broker node did not become ready in "
+                                       f"{timeout:.0f} s") from None
+                time.sleep(0.1)
+
     def _terminate(self, children: list[_Child], timeout: float) -> None:
         for child in children:
             if child.process.poll() is None:
@@ -466,6 +489,7 @@ def _banner(stack: Stack) -> str:
         f"OMS is up: gateway on {stack.listen}",
         f"  default app   app_id={app_id}  app_secret={secret}  tenant={creds.get('tenant')}",
         f"  API document  {stack.url}/openapi.json",
+        f"  devices (MQTT) {stack.child_env.get('OMS_BROKER__URL', '')}",
         "  get a token:",
         f"  {example}",
         "Ctrl-C stops everything.",
