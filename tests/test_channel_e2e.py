@@ -237,3 +237,28 @@ def test_disabling_the_product_cuts_its_devices_off(caller, mqtt_port):
     assert _refused(mqtt_port, device)
     caller.data(f"/oms/product/update/{product['id']}", {"status": "enable"})
     assert not _refused(mqtt_port, device)
+
+
+def test_presence_survives_a_restart_of_its_worker(platform, caller, fleet, mqtt_port):
+    """A device that stays connected stays online; one that leaves while the presence
+    worker is down is offline once it is back (the event waited in the broker)."""
+    staying, leaving = fleet[0], fleet[1]
+    [presence] = [n for n in platform.stack.worker_names() if "presence" in n]
+
+    async def scenario() -> None:
+        async with _connect(mqtt_port, staying):
+            async with _connect(mqtt_port, leaving):
+                for device in (staying, leaving):
+                    await asyncio.to_thread(
+                        wait_until, lambda d=device: _status(caller, d["device_id"]) == "online",
+                        what="online")
+                await asyncio.to_thread(platform.stack.stop_child, presence)
+            await asyncio.sleep(0.5)  # the leaving device's disconnect waits in the queue
+            assert _status(caller, leaving["device_id"]) == "online"  # nobody applied it yet
+            await asyncio.to_thread(platform.stack.start_worker, presence)
+            await asyncio.to_thread(
+                wait_until, lambda: _status(caller, leaving["device_id"]) == "offline",
+                timeout=20, what="the disconnect applied after the restart")
+            assert _status(caller, staying["device_id"]) == "online"
+
+    asyncio.run(scenario())
