@@ -274,9 +274,9 @@ class Device:
             if self._stop.is_set():
                 return
             message_id, payload = self._message(self.model.property_params(self.overrides))
+            self.reports += 1  # counted once made: a post cut off is resent, not made again
             await self._post(client, f"{self.prefix}/thing/event/property/post", payload,
                              message_id)
-            self.reports += 1
             if cfg.events_every and self.reports % cfg.events_every == 0:
                 for event in self.model.events:
                     message_id, payload = self._message(self.model.event_params(event))
