@@ -123,6 +123,18 @@ def shared_platform(start_platform: Callable[..., Platform]) -> Platform:
     return start_platform()
 
 
+@pytest.fixture(scope="session")
+def channel_platform(start_platform: Callable[..., Platform]) -> Platform:
+    """One platform with the device channel (a private broker node) for the modules that
+    drive devices; event consumers retry after 2 s."""
+    return start_platform(channel=True, OMS_EVENTS__RECLAIM_AFTER="2")
+
+
+@pytest.fixture(scope="session")
+def mqtt_port(channel_platform: Platform) -> int:
+    return int(channel_platform.stack.child_env["OMS_BROKER__URL"].rsplit(":", 1)[1])
+
+
 @pytest.fixture(scope="module")
 def platform(shared_platform: Platform) -> Platform:
     return shared_platform

@@ -26,18 +26,8 @@ MODEL = {"properties": [{"identifier": "temperature", "dataType": {
 
 
 @pytest.fixture(scope="module")
-def platform(start_platform):
-    return start_platform(channel=True, OMS_EVENTS__RECLAIM_AFTER="2")
-
-
-@pytest.fixture(scope="module")
-def caller(platform):
-    return platform.default_caller()
-
-
-@pytest.fixture(scope="module")
-def mqtt_port(platform):
-    return int(platform.stack.child_env["OMS_BROKER__URL"].rsplit(":", 1)[1])
+def platform(channel_platform):
+    return channel_platform
 
 
 @pytest.fixture(scope="module")

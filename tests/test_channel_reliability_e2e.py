@@ -28,18 +28,8 @@ DEVICES = 20
 
 
 @pytest.fixture(scope="module")
-def platform(start_platform):
-    return start_platform(channel=True)
-
-
-@pytest.fixture(scope="module")
-def caller(platform):
-    return platform.default_caller()
-
-
-@pytest.fixture(scope="module")
-def mqtt_port(platform):
-    return int(platform.stack.child_env["OMS_BROKER__URL"].rsplit(":", 1)[1])
+def platform(channel_platform):
+    return channel_platform
 
 
 @pytest.fixture(scope="module")
