@@ -28,6 +28,7 @@ bench: setup
 	$(PY) bench/production.py
 	$(PY) bench/worker_cpu.py
 	$(PY) bench/people.py
+	$(PY) bench/channel.py
 
 # Regenerate the committed API document and compose gateway config from the code.
 openapi: setup

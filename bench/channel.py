@@ -110,6 +110,50 @@ def _rss_mib(pid: int, *, tree: bool = True) -> float:
     return total / 1024
 
 
+def _cpu_s(pids: list[int], *, tree: bool = True) -> float:
+    """User + system CPU seconds of ``pids`` and (``tree``) their descendants."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                stats[int(entry)] = fields
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    ticks, todo, seen = 0, list(pids), set()
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in stats:
+            continue
+        seen.add(current)
+        ticks += int(stats[current][11]) + int(stats[current][12])  # utime, stime
+        todo += children.get(current, []) if tree else []
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class _Cpu:
+    """CPU seconds spent by the broker, the consumer, the publishers (this process) and
+    the rest of the platform between ``start()`` and ``stop()``."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.broker = [_child_pid(stack, "broker")]
+        self.worker = [_child_pid(stack, "device-ingest.run-1")]
+        self.rest = [c.process.pid for c in stack.children
+                     if c.process.pid not in self.broker + self.worker]
+
+    def _now(self) -> dict[str, float]:
+        return {"broker": _cpu_s(self.broker), "worker": _cpu_s(self.worker),
+                "rest": _cpu_s(self.rest), "publishers": _cpu_s([os.getpid()], tree=False)}
+
+    def start(self) -> None:
+        self.began = self._now()
+
+    def stop(self, messages: int) -> dict[str, float]:
+        """Microseconds of CPU per message, by part."""
+        end = self._now()
+        return {k: (end[k] - self.began[k]) / messages * 1e6 for k in end}
+
+
 def _child_pid(stack: Stack, name: str) -> int:
     [child] = [c for c in stack.children if c.name == name]
     return child.process.pid
@@ -190,6 +234,7 @@ def _amqp_sink(url: str, queue: str, binding: str, expected: int, pipe) -> None:
     channel.queue_bind(queue, "amq.topic", routing_key=binding)
     channel.basic_qos(prefetch_count=PREFETCH)
     pipe.send("ready")
+    cpu = time.process_time()
     count, last = 0, 0.0
     for method, _props, _body in channel.consume(queue, inactivity_timeout=60):
         if method is None:
@@ -203,11 +248,13 @@ def _amqp_sink(url: str, queue: str, binding: str, expected: int, pipe) -> None:
     channel.cancel()
     channel.queue_delete(queue)
     connection.close()
-    pipe.send((count, last))
+    pipe.send((count, last, time.process_time() - cpu))
 
 
 def _mqtt_sink(port: int, expected: int, pipe) -> None:
-    async def main() -> tuple[int, float]:
+    cpu = time.process_time()
+
+    async def main() -> tuple[int, float, float]:
         count, last = 0, 0.0
         async with aiomqtt.Client("127.0.0.1", port, identifier="bench-sink",
                                   timeout=30) as client:
@@ -220,14 +267,15 @@ def _mqtt_sink(port: int, expected: int, pipe) -> None:
                         if count >= expected:
                             last = time.time()
                             break
-        return count, last
+        return count, last, time.process_time() - cpu
 
     pipe.send(asyncio.run(main()))
 
 
-def _with_sink(target, args: tuple, blast) -> tuple[float, int]:
+def _with_sink(target, args: tuple, blast) -> tuple[float, int, float]:
     """Start a sink process, run ``blast()`` (returns (started, ...)), wait for the sink:
-    (messages per second from the first publish to the last received, count)."""
+    (messages per second from the first publish to the last received, count, the sink's
+    CPU seconds)."""
     context = multiprocessing.get_context("spawn")
     here, there = context.Pipe()
     process = context.Process(target=target, args=(*args, there), daemon=True)
@@ -238,9 +286,9 @@ def _with_sink(target, args: tuple, blast) -> tuple[float, int]:
     started = asyncio.run(blast())[0]
     if not here.poll(180):
         raise RuntimeError("the sink did not finish")
-    count, last = here.recv()
+    count, last, cpu = here.recv()
     process.join(10)
-    return count / (last - started) if last else 0.0, count
+    return count / (last - started) if last else 0.0, count, cpu
 
 
 def mosquitto_rate(senders: int, messages: int) -> float:
@@ -254,7 +302,7 @@ def mosquitto_rate(senders: int, messages: int) -> float:
     try:
         time.sleep(0.5)
         total = senders * messages
-        rate, count = _with_sink(_mqtt_sink, (port, total), lambda: _blast(
+        rate, count, _cpu = _with_sink(_mqtt_sink, (port, total), lambda: _blast(
             port, [None] * senders, messages, lambda i, _d: f"bench/{i}"))
         assert count == total, f"mosquitto delivered {count} of {total}"
         return rate
@@ -380,13 +428,15 @@ def _log_depth(caller: Caller, engine, device: Credentials, small: Credentials,
     deep = caller.data(path, {"page_size": PAGE, "cursor": cursor})
     assert deep["list"][0]["message_id"] == f"seed-{DEPTH}", deep["list"][0]
     small_path = f"/oms/device/property/logs/{small.device_id}"
-    return {
-        "rows": rows, "insert_s": insert_s, "count_ms": count_ms,
-        "first_ms": _median_ms(lambda: caller.data(path, {"page_size": PAGE})),
-        "deep_ms": _median_ms(lambda: caller.data(path, {"page_size": PAGE,
-                                                         "cursor": cursor})),
-        "small_ms": _median_ms(lambda: caller.data(small_path, {"page_size": PAGE})),
-    }
+    reads = {"first": lambda: caller.data(path, {"page_size": PAGE}),
+             "deep": lambda: caller.data(path, {"page_size": PAGE, "cursor": cursor}),
+             "small": lambda: caller.data(small_path, {"page_size": PAGE})}
+    times: dict[str, list[float]] = {name: [] for name in reads}
+    for _ in range(7):  # interleaved, so that drift in the machine's load hits all alike
+        for name, read in reads.items():
+            times[name].append(_median_ms(read, repeat=1))
+    return {"rows": rows, "insert_s": insert_s, "count_ms": count_ms,
+            **{f"{name}_ms": statistics.median(t) for name, t in times.items()}}
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict:
@@ -432,11 +482,14 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
         total = len(senders) * messages
 
         # 1. throughput: the broker's pass-through first, then the platform
-        results["passthrough"], count = _with_sink(
+        cpu = _Cpu(stack)
+        cpu.start()
+        results["passthrough"], count, sink_cpu = _with_sink(
             _amqp_sink, (amqp_url, "bench.passthrough", ".sys.*.*.bench", total),
             lambda: _blast(mqtt_port, senders, messages,
                            lambda _i, d: f"{d.topic_prefix}/bench"))
         assert count == total, f"pass-through delivered {count} of {total}"
+        results["cpu_passthrough"] = {**cpu.stop(total), "worker": sink_cpu / total * 1e6}
 
         def stored() -> int:
             with engine.connect() as conn:
@@ -444,6 +497,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
                                     ).scalar_one()
 
         before = stored()
+        cpu.start()
         started, acked, replies = asyncio.run(_blast(
             mqtt_port, senders, messages,
             lambda _i, d: f"{d.topic_prefix}/thing/event/property/post", replies=True))
@@ -452,6 +506,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
                 raise RuntimeError(f"only {stored() - before} of {total} rows stored")
             time.sleep(0.02)
         results["stored"] = total / (time.time() - started)
+        results["cpu_platform"] = cpu.stop(total)
         results["acked_rate"] = total / (acked - started)
         results["replies"] = replies
         totals = sum(caller.data(f"/oms/device/property/logs/{d.device_id}",
@@ -507,6 +562,15 @@ def main() -> None:
               f"{r['stored'] / r['passthrough']:.2f} | {r['acked_rate']:.0f} | "
               f"{mosquitto:.0f} | {r['p50']:.0f} / {r['p99']:.0f} "
               f"({r['probes']} probes, background {r['background']:.0f}/s) |")
+    print()
+    print("| backend | run | broker | consumer (pika sink / ingest worker) | publishers "
+          "(this process) | rest of the platform | total |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        for name, key in (("pass-through", "cpu_passthrough"), ("platform", "cpu_platform")):
+            c = r[key]
+            print(f"| {r['backend']} | {name} | {c['broker']:.0f} | {c['worker']:.0f} | "
+                  f"{c['publishers']:.0f} | {c['rest']:.0f} | {sum(c.values()):.0f} |")
     print()
     print("| backend | devices | connected | connect rate (/s) | broker RSS: idle -> all "
           "connected (MiB) | ingest worker RSS: idle -> all connected (MiB) | "
