@@ -142,7 +142,7 @@ def test_disabling_cuts_a_device_off_and_enabling_lets_it_back(caller, fleet, mq
                                     == "online", what="online")
             await asyncio.to_thread(caller.data, f"/oms/device/disable/{device['device_id']}")
             try:  # the broker drops the connection within moments: the reader sees it
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(20):
                     async for _ in client.messages:
                         pass
             except aiomqtt.MqttError:

@@ -43,7 +43,7 @@ log = logging.getLogger("oms.device.channel")
 CACHE_SECONDS = 300
 CONNECTABLE = ("inactive", "online", "offline")
 ALIYUN_WINDOW_MS = 15 * 60 * 1000  # an Aliyun signature's timestamp may be this old
-KICK_TRIES, KICK_RETRY_SECONDS = 10, 0.5
+KICK_TRIES, KICK_RETRY_SECONDS = 30, 0.5  # up to 15 s: a loaded broker lists late
 _DIGESTS = {"hmacsha1": hashlib.sha1, "hmacsha256": hashlib.sha256, "hmacmd5": hashlib.md5}
 
 

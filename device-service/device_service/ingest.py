@@ -335,7 +335,7 @@ class _Worker:
                 if time.monotonic() - started > 30:
                     backoff = 0.5  # it had been running well: start the backoff anew
                 self.stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, 5.0)  # the broker is near: come back soon
 
     def _connected(self) -> None:
         params = pika.URLParameters(self.url)

@@ -166,4 +166,4 @@ def run(app: Flask, stop: threading.Event) -> None:
             log.warning("broker connection lost (%s); retrying in %.1fs", type(exc).__name__,
                         backoff)
             stop.wait(backoff)
-            backoff = min(backoff * 2, 30.0)
+            backoff = min(backoff * 2, 5.0)  # the broker is near: come back soon
