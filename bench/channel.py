@@ -57,7 +57,6 @@ from pathlib import Path
 
 import aiomqtt
 import pika
-import psycopg
 from sqlalchemy import create_engine, func, insert, select
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,8 +64,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import Caller  # noqa: E402
 from device_service.models import Device, PropertyLog  # noqa: E402
+from oms_gateway.databases import service_databases  # noqa: E402
 from oms_gateway.stack import Stack, free_port, free_ports  # noqa: E402
-from oms_shared import SERVICES, load_settings  # noqa: E402
+from oms_shared import load_settings  # noqa: E402
 from oms_simulator.credentials import Credentials, read_csv  # noqa: E402
 from oms_simulator.fleet import Fleet, FleetConfig, raise_open_file_limit  # noqa: E402
 
@@ -442,16 +442,9 @@ def _log_depth(caller: Caller, engine, device: Credentials, small: Credentials,
 def run_backend(backend: str, args: argparse.Namespace) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="oms-bench-channel-"))
     env = {"OMS_LOG_LEVEL": "WARNING"}
-    dbnames = []
+    databases = contextlib.ExitStack()
     if backend == "postgresql":  # a database per service, as in production
-        run = secrets.token_hex(4)
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            for spec in SERVICES:
-                if spec.database:
-                    dbnames.append(f"oms_bench_{run}_{spec.name}")
-                    conn.execute(f'CREATE DATABASE "{dbnames[-1]}"')
-                    env[f"OMS_{spec.name.upper()}__DATABASE_URL"] = (
-                        f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbnames[-1]}")
+        env.update(databases.enter_context(service_databases(PG_ADMIN, "bench")))
     stack = Stack(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}",
                   service_ports=free_ports(), env=env, workers=2, threads=4,
                   log_to_files=True, channel=True)
@@ -528,9 +521,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
         if engine is not None:
             engine.dispose()
         stack.stop()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            for dbname in dbnames:
-                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        databases.close()
     return results
 
 

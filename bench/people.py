@@ -14,7 +14,7 @@ cached answer and of a miss (which asks the user service), in microseconds.
 from __future__ import annotations
 
 import argparse
-import secrets
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -22,16 +22,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
 from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import Caller  # noqa: E402
+from oms_gateway.databases import service_databases  # noqa: E402
 from oms_gateway.stack import Stack, free_port, free_ports  # noqa: E402
 from oms_shared import (  # noqa: E402
-    SERVICES,
     BindingCache,
     Keys,
     ServiceClient,
@@ -89,16 +88,9 @@ def _seam(stack: Stack, caller: Caller, user_id: str, device_ids: list[str]) -> 
 def run_backend(backend: str, amount: int) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="oms-bench-people-"))
     env = {"OMS_LOG_LEVEL": "WARNING"}
-    dbnames = []
+    databases = contextlib.ExitStack()
     if backend == "postgresql":  # a database per service, as in production
-        run = secrets.token_hex(4)
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            for spec in SERVICES:
-                if spec.database:
-                    dbnames.append(f"oms_bench_{run}_{spec.name}")
-                    conn.execute(f'CREATE DATABASE "{dbnames[-1]}"')
-                    env[f"OMS_{spec.name.upper()}__DATABASE_URL"] = (
-                        f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbnames[-1]}")
+        env.update(databases.enter_context(service_databases(PG_ADMIN, "bench")))
     stack = Stack(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}",
                   service_ports=free_ports(), env=env, workers=2, threads=4,
                   log_to_files=True, channel=False)
@@ -142,9 +134,7 @@ def run_backend(backend: str, amount: int) -> dict:
         results.update(_seam(stack, caller, user["id"], device_ids))
     finally:
         stack.stop()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            for dbname in dbnames:
-                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        databases.close()
     return results
 
 

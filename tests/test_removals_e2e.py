@@ -3,16 +3,16 @@ removed devices and users, whenever they run, and finish what a killed one start
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
 import signal
 
-import psycopg
 import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from oms_shared import SERVICES, Keys, load_settings
+from oms_gateway.databases import service_databases
+from oms_shared import Keys, load_settings
 from oms_shared.testing import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -25,22 +25,13 @@ def platform(request, start_platform):
     """A platform of its own on each database: these tests stop and kill its consumers.
     Entries a dead consumer left pending are taken over after one second."""
     env = {"OMS_EVENTS__RECLAIM_AFTER": "1"}
-    names = []
+    databases = contextlib.ExitStack()
     if request.param == "postgresql":  # a database per service, as in production
-        run = secrets.token_hex(4)
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            for spec in SERVICES:
-                if spec.database:
-                    names.append(f"oms_removals_{run}_{spec.name}")
-                    conn.execute(f'CREATE DATABASE "{names[-1]}"')
-                    env[f"OMS_{spec.name.upper()}__DATABASE_URL"] = (
-                        f"postgresql+psycopg://postgres@127.0.0.1:5432/{names[-1]}")
+        env.update(databases.enter_context(service_databases(PG_ADMIN, "removals")))
     platform = start_platform(**env)
     yield platform
     platform.stack.stop()
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    databases.close()
 
 
 @pytest.fixture(scope="module")

@@ -472,6 +472,21 @@ def _params_errors(params: Any, spec: dict[str, Any], what: str) -> list[dict[st
     return errors
 
 
+def _check_param_list(declared: list[Param] | None, params: Any, what: str) -> None:
+    """``params`` against a service's input or an event's output (``None``: declared by
+    name only, so any object of parameters)."""
+    if declared is None:
+        if not isinstance(params, dict):
+            raise ValidationFailed.field("params", "must be an object")
+        return
+    errors = _params_errors(params, {p.identifier: p for p in declared}, what)
+    if isinstance(params, dict):
+        errors += [{"field": f"params.{p.identifier}", "message": "field required"}
+                   for p in declared if p.required and p.identifier not in params]
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def check_property_set(model: ThingModel, params: Any) -> None:
     """Values a caller wants to set: known, writable, of the right type and range."""
     writable = {p.identifier: p for p in model.properties}
@@ -492,17 +507,7 @@ def check_service_call(model: ThingModel, service: str, params: Any) -> Service:
     found = model.service(service)
     if found is None:
         raise ValidationFailed.field("service", f"unknown service {service[:64]!r}")
-    if found.inputData is None:  # declared by name only: any parameters
-        if not isinstance(params, dict):
-            raise ValidationFailed.field("params", "must be an object")
-        return found
-    spec = {p.identifier: p for p in found.inputData}
-    errors = _params_errors(params, spec, "input parameter")
-    if isinstance(params, dict):
-        errors += [{"field": f"params.{p.identifier}", "message": "field required"}
-                   for p in found.inputData if p.required and p.identifier not in params]
-    if errors:
-        raise ValidationFailed(errors)
+    _check_param_list(found.inputData, params, "input parameter")
     return found
 
 
@@ -532,15 +537,5 @@ def check_event(model: ThingModel, identifier: str, params: Any) -> Event:
     found = next((e for e in model.events if e.identifier == identifier), None)
     if found is None:
         raise ValidationFailed.field("identifier", f"unknown event {identifier[:64]!r}")
-    if found.outputData is None:  # declared by name only: any parameters
-        if not isinstance(params, dict):
-            raise ValidationFailed.field("params", "must be an object")
-        return found
-    spec = {p.identifier: p for p in found.outputData}
-    errors = _params_errors(params, spec, "output parameter")
-    if isinstance(params, dict):
-        errors += [{"field": f"params.{p.identifier}", "message": "field required"}
-                   for p in found.outputData if p.required and p.identifier not in params]
-    if errors:
-        raise ValidationFailed(errors)
+    _check_param_list(found.outputData, params, "output parameter")
     return found
