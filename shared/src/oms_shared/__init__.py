@@ -11,6 +11,7 @@ Three modules are public by name because tools load them by path:
 from oms_shared._api import Api, Empty
 from oms_shared._auth import current_caller, current_tenant, public
 from oms_shared._bindings import BindingCache, Role
+from oms_shared._broker import BatchConsumer, BrokerMessage, Publisher, topic_key
 from oms_shared._catalog import (
     ProductCatalog,
     ProductGuard,
@@ -18,9 +19,11 @@ from oms_shared._catalog import (
     fetch_product,
 )
 from oms_shared._client import ServiceClient
+from oms_shared._cursors import Cursor, HistoryPage, HistoryQuery, TimeFilter, history_page
 from oms_shared._database import (
     Base,
     Database,
+    delete_or_404,
     end_read,
     get_in_tenant,
     get_or_404,
@@ -111,10 +114,13 @@ __all__ = [
     "BadRequest",
     "BadSignature",
     "Base",
+    "BatchConsumer",
     "BindingCache",
+    "BrokerMessage",
     "Claims",
     "Conflict",
     "Consumer",
+    "Cursor",
     "Database",
     "DeviceOffline",
     "DeviceTimeout",
@@ -123,6 +129,8 @@ __all__ = [
     "EndpointNotFound",
     "Event",
     "Forbidden",
+    "HistoryPage",
+    "HistoryQuery",
     "IntKey",
     "InternalError",
     "InvalidState",
@@ -138,6 +146,7 @@ __all__ = [
     "ProductDisabled",
     "ProductGuard",
     "ProductSnapshot",
+    "Publisher",
     "RateLimited",
     "Registry",
     "RevocationStore",
@@ -150,6 +159,7 @@ __all__ = [
     "SettingsError",
     "StaleTimestamp",
     "ThingModel",
+    "TimeFilter",
     "TokenInvalid",
     "Tombstone",
     "Unauthenticated",
@@ -173,12 +183,14 @@ __all__ = [
     "current_caller",
     "current_tenant",
     "decode_token",
+    "delete_or_404",
     "encode_token",
     "end_read",
     "fetch_product",
     "free_port",
     "get_in_tenant",
     "get_or_404",
+    "history_page",
     "int_id",
     "load_settings",
     "new_uuid",
@@ -196,6 +208,7 @@ __all__ = [
     "service_token",
     "state",
     "str_id",
+    "topic_key",
     "utcnow",
     "validate",
 ]

@@ -26,12 +26,22 @@ from oms_shared._client import ServiceClient
 from oms_shared._errors import InvalidState, NotFound
 from oms_shared._keys import Keys
 from oms_shared._redis_client import RedisClient
+from oms_shared._thing_model import ThingModel
+from oms_shared._thing_model import parse as parse_thing_model
 
 __all__ = ["ProductCatalog", "ProductGuard", "ProductSnapshot", "fetch_product"]
+
+_PARSED: dict[tuple[int, int], ThingModel] = {}  # (product id, revision) -> model
+_PARSED_KEPT = 1000
 
 log = logging.getLogger("oms.catalog")
 TTL_SECONDS = 300
 _GONE = "gone"
+#: Lower a guard's counter; gone at zero (or below: it had expired meanwhile).
+_RELEASE = """
+if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _PUT_NEWER = """
 local current = redis.call('GET', KEYS[1])
 if current then
@@ -57,6 +67,16 @@ class ProductSnapshot(BaseModel):
     @property
     def enabled(self) -> bool:
         return self.status == "enable"
+
+    def model(self) -> ThingModel:
+        """The thing model, parsed once per product revision in this process."""
+        key = (self.id, self.revision)
+        model = _PARSED.get(key)
+        if model is None:
+            if len(_PARSED) >= _PARSED_KEPT:
+                _PARSED.clear()
+            model = _PARSED[key] = parse_thing_model(self.thing_model)
+        return model
 
 
 class ProductCatalog:
@@ -115,10 +135,12 @@ class ProductGuard:
 
     They are two services' transactions, so neither can lock the other's rows.
     Instead each raises its own flag in Redis and then reads the other's: a submit
-    counts itself in ``producing`` and then looks for ``removing``; a removal sets
-    ``removing`` and then looks at ``producing``. Redis orders the four steps, so at
-    least one of the two sees the other and refuses (409/40901): a removal can never
-    count zero devices while a batch for the product is being written. Flags expire,
+    counts itself in ``producing`` and then looks for ``removing``; a removal counts
+    itself in ``removing`` and then looks at ``producing``. Redis orders the four steps,
+    so at least one of the two sees the other and refuses (409/40901): a removal can
+    never count zero devices while a batch for the product is being written. Both flags
+    are counters, each released by the one who raised it, so concurrent removals (all
+    but one end in 40401) cannot lower the flag of the one still deleting. Flags expire,
     so a crashed process cannot block a product forever. A product's flags share a
     hash tag, so each transaction stays on one Redis Cluster node.
     """
@@ -140,24 +162,25 @@ class ProductGuard:
         pipe = self.client.pipeline(transaction=True)
         pipe.incr(self._producing(product_id))
         pipe.expire(self._producing(product_id), self.PRODUCING_TTL)
-        pipe.exists(self._removing(product_id))
+        pipe.get(self._removing(product_id))
         _, _, removing = pipe.execute()
-        if removing:
+        if removing and int(removing) > 0:
             self.stop_producing(product_id)
             raise InvalidState(f"product {product_id} is being removed")
 
     def stop_producing(self, product_id: int) -> None:
-        self.client.decr(self._producing(product_id))
+        self.client.eval(_RELEASE, 1, self._producing(product_id))
 
     def start_removing(self, product_id: int) -> None:
         pipe = self.client.pipeline(transaction=True)
-        pipe.set(self._removing(product_id), 1, ex=self.REMOVING_TTL)
+        pipe.incr(self._removing(product_id))
+        pipe.expire(self._removing(product_id), self.REMOVING_TTL)
         pipe.get(self._producing(product_id))
-        _, producing = pipe.execute()
+        _, _, producing = pipe.execute()
         if producing and int(producing) > 0:
             self.stop_removing(product_id)
             raise InvalidState(f"a batch of product {product_id} is being produced; "
                                "retry when it is done")
 
     def stop_removing(self, product_id: int) -> None:
-        self.client.delete(self._removing(product_id))
+        self.client.eval(_RELEASE, 1, self._removing(product_id))

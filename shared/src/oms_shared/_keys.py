@@ -18,6 +18,7 @@ device credentials        ``p:channel:device:<product_key>:<device_name>``     3
 connections -> devices    ``p:channel:connections`` (hash: name -> device id)  no TTL
 device -> connection      ``p:channel:device-connection`` (hash)              no TTL
 registry of a service     ``p:registry:<service>`` (hash: address -> JSON)    no TTL
+command replies channel   ``p:commands:replies:<process>`` (pub/sub, no key)  --
 event stream              ``p:events:{<stream>}``                             ~100,000 entries
 parked entries            ``p:events:{<stream>}:parked``                      ~100,000 entries
 ========================  ==================================================  ==========
@@ -98,6 +99,11 @@ class Keys:
 
     def registry(self, service: str) -> str:
         return f"{self.prefix}:registry:{service}"
+
+    def command_replies(self, process: str) -> str:
+        """Pub/sub channel of one process's waiting commands: devices' replies reach the
+        instance that waits, whichever instance's worker consumed them."""
+        return f"{self.prefix}:commands:replies:{process}"
 
     # events: a stream and its parked companion share the tag {<stream>}
     def stream(self, name: str) -> str:

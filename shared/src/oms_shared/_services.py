@@ -2,7 +2,8 @@
 
 Each row says what a service is: its name (its package is ``<name>_service`` in the
 folder ``<name>-service``), the path prefixes the gateway routes to it, whether it
-owns a database, and its processes: the HTTP app (gunicorn runs
+owns a database, how its requests run (threads, or greenlets for requests that
+wait), and its processes: the HTTP app (gunicorn runs
 ``<name>_service.app:create_app()``) and any workers, long-running functions the
 launcher supervises next to it (``"<module>:<function>"``, see
 :mod:`oms_shared.worker`). Settings, the gateway's nginx configuration, the
@@ -18,6 +19,7 @@ import importlib
 import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = ["SERVICES", "SERVICE_NAMES", "ServiceSpec", "ServiceTableError", "check_packages",
            "service_spec"]
@@ -34,6 +36,9 @@ class ServiceSpec:
     database: bool = False
     http: bool = True
     workers: tuple[str, ...] = ()
+    #: "threads" (gunicorn's gthread), or "greenlets" (gevent) for a service whose
+    #: requests mostly wait (on a device), so a waiting request costs no thread.
+    concurrency: Literal["threads", "greenlets"] = "threads"
 
     @property
     def package(self) -> str:
@@ -77,6 +82,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
                 workers=("user_service.workers:removals",)),
     ServiceSpec("group", routes=("/oms/group/", "/oms/user/group/", "/oms/device/group/"),
                 database=True, workers=("group_service.workers:removals",)),
+    ServiceSpec("command", routes=("/oms/device/property/set", "/oms/device/service/invoke",
+                                   "/oms/device/command/", "/oms/group/command"),
+                database=True, concurrency="greenlets",
+                workers=("command_service.replies:run", "command_service.dispatch:run")),
     ServiceSpec("system", routes=("/pms/system/",)),
 )
 SERVICE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SERVICES)

@@ -1,0 +1,3 @@
+from oms_shared import Database
+
+db = Database()
