@@ -64,7 +64,8 @@ class Responder:
     async def _run(self) -> None:
         self.stop = asyncio.Event()
         d = self.device
-        async with aiomqtt.Client("127.0.0.1", self.port, identifier=f"{d.product_key}.{d.device_name}",
+        async with aiomqtt.Client("127.0.0.1", self.port,
+                                  identifier=f"{d.product_key}.{d.device_name}",
                                   username=f"{d.device_name}&{d.product_key}",
                                   password=d.device_secret, timeout=10) as client:
             await client.subscribe(f"{d.topic_prefix}/thing/service/#", qos=1)
