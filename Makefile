@@ -29,6 +29,7 @@ bench: setup
 	$(PY) bench/worker_cpu.py
 	$(PY) bench/people.py
 	$(PY) bench/channel.py
+	$(PY) bench/commands.py
 
 # Regenerate the committed API document and compose gateway config from the code.
 openapi: setup
