@@ -7,7 +7,15 @@ from sqlalchemy.orm import Session
 
 from device_service.models import Batch
 from device_service.schemas import BatchList, BatchUpdate
-from oms_shared import NotFound, contains, get_in_tenant, get_or_404, int_id, paginate
+from oms_shared import (
+    NotFound,
+    contains,
+    delete_or_404,
+    get_in_tenant,
+    get_or_404,
+    int_id,
+    paginate,
+)
 
 
 def get(*, session: Session, tenant: str, batch_id: int | str) -> Batch | None:
@@ -60,5 +68,5 @@ def update(*, session: Session, batch: Batch, data: BatchUpdate) -> Batch:
 
 
 def delete(*, session: Session, batch: Batch) -> None:
-    session.delete(batch)
-    session.flush()
+    """Exactly one of concurrent removals deletes it; the others are 40401."""
+    delete_or_404(session, batch, resource="batch")

@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 
 from device_service.models import Batch, Device
 from device_service.schemas import DeviceList, DeviceUpdate
-from oms_shared import PageQuery, contains, get_in_tenant, get_or_404, paginate, str_id
+from oms_shared import (
+    PageQuery,
+    contains,
+    delete_or_404,
+    get_in_tenant,
+    get_or_404,
+    paginate,
+    str_id,
+)
 
 IN_STOCK = ("inactive", "online", "offline", "disabled")
 
@@ -105,8 +113,8 @@ def update(*, session: Session, device: Device, data: DeviceUpdate) -> Device:
 
 
 def delete(*, session: Session, device: Device) -> None:
-    session.delete(device)
-    session.flush()
+    """Exactly one of concurrent removals deletes it; the others are 40401."""
+    delete_or_404(session, device, resource="device")
 
 
 def delete_batch_devices(*, session: Session, batch_id: int) -> None:

@@ -328,6 +328,7 @@ class Stack:
             access_log=str(self.log_dir / "gateway-access.log"),
             token_rate=settings.gateway.token_rate_per_second,
             token_burst=settings.gateway.token_burst,
+            trusted_proxies=settings.gateway.trusted_proxies,
             worker_processes="2", user="root" if os.geteuid() == 0 else None,
             services=self.services)
         conf = self.run_dir / "nginx.conf"

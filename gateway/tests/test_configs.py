@@ -65,3 +65,53 @@ def test_edge_configs_are_valid_nginx(tmp_path, name):
                     f"include {tmp_path}/edge.conf; }}")
     result = _nginx_accepts(main, tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def _render_valid(tmp_path, **kwargs) -> str:
+    services = sorted({name for _, name in routes()})
+    conf = tmp_path / "nginx.conf"
+    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / sub).mkdir(exist_ok=True)
+    text = render(listen="127.0.0.1:1", run_dir=str(tmp_path),
+                  openapi_path=str(tmp_path / "openapi.json"),
+                  upstreams={name: ["127.0.0.1:2"] for name in services}, **kwargs)
+    conf.write_text(text)
+    result = _nginx_accepts(conf, tmp_path)
+    assert result.returncode == 0, result.stderr
+    return text
+
+
+def test_x_forwarded_for_is_believed_only_from_the_trusted_proxies(tmp_path):
+    """None by default: the header is ignored. Listed: only from those (docs/security.md)."""
+    plain = _render_valid(tmp_path)
+    assert "set_real_ip_from" not in plain and "real_ip_header" not in plain
+    trusting = _render_valid(tmp_path, trusted_proxies=["192.168.33.5", "10.1.0.0/16", "::1"])
+    assert [line.strip() for line in trusting.splitlines() if "real_ip" in line] == [
+        "set_real_ip_from 192.168.33.5/32;", "set_real_ip_from 10.1.0.0/16;",
+        "set_real_ip_from ::1/128;", "real_ip_header X-Forwarded-For;", "real_ip_recursive on;"]
+
+
+@pytest.mark.parametrize("proxy", ["edge; return 200", "10.0.0.0/33", "unix:", ""])
+def test_a_trusted_proxy_that_is_not_an_address_is_refused(proxy):
+    with pytest.raises(ValueError, match="trusted proxy"):
+        render(listen="127.0.0.1:1", run_dir="/tmp", openapi_path="/tmp/x",
+               upstreams={name: ["127.0.0.1:2"] for _, name in routes()},
+               trusted_proxies=[proxy])
+
+
+def test_every_error_nginx_makes_is_an_envelope_of_the_error_table():
+    """Each status nginx answers itself has its code (status*100) in docs/api.md, and the
+    statuses it answers alike (494, 502, redirects) are caught by an error_page too."""
+    from oms_gateway.render import ERRORS
+
+    table = (ROOT / "docs" / "api.md").read_text()
+    text = compose_config()
+    for status, code, _message, also in ERRORS:
+        assert code == status * 100
+        assert f"| {status} | {code} |" in table, f"docs/api.md lacks {code}"
+        assert f"error_page {' '.join(map(str, (status, *also)))} = /__oms_error/{status};" \
+            in text
+    answered = {s for status, _, _, also in ERRORS for s in (status, *also)}
+    # What nginx itself can answer with in this configuration (ngx_http_special_response).
+    assert {400, 403, 404, 405, 408, 411, 412, 413, 414, 416, 429, 494, 500, 501, 502, 503,
+            504, 505, 301, 302, 303, 307, 308} <= answered

@@ -159,14 +159,15 @@ def add_devices(*, session: Session, oms: OMSState, tenant: str, group_id: str,
 
 def remove_devices(*, session: Session, tenant: str, group_id: str,
                    refs: DeviceRefs) -> dict[str, list[str]]:
+    """Answers which devices this call took out of the group and which were not in it
+    (or were taken out by a concurrent call: each device is reported removed once)."""
     ids = refs.ids()
     group = groups.get_or_raise(session=session, tenant=tenant, group_id=group_id)
-    present = group_devices.held(session=session, group=group, device_ids=_ids(ids))
-    if refs.single and not present:
+    taken = group_devices.delete_many(session=session, group=group, device_ids=_ids(ids))
+    if refs.single and not taken:
         raise NotFound("device", ids[0])
-    removed = [i for i in ids if i in present]
-    group_devices.delete_many(session=session, group=group, device_ids=removed)
-    return {"removed": removed, "absent": [i for i in ids if i not in present]}
+    return {"removed": [i for i in ids if i in taken],
+            "absent": [i for i in ids if i not in taken]}
 
 
 def device_page(*, session: Session, oms: OMSState, tenant: str, group_id: str,

@@ -46,10 +46,18 @@ def create_many(*, session: Session, group: Group, device_ids: Sequence[str]) ->
         for i in device_ids])
 
 
-def delete_many(*, session: Session, group: Group, device_ids: Sequence[str]) -> None:
+def delete_many(*, session: Session, group: Group, device_ids: Sequence[str]) -> set[str]:
+    """The devices this transaction took out of the group (``DELETE ... RETURNING``): of
+    concurrent removals of one device, only one gets it back (the others find it gone,
+    after waiting for its row on PostgreSQL)."""
+    removed: set[str] = set()
     for chunk in _chunks(device_ids):
-        session.execute(sql_delete(GroupDevice).where(GroupDevice.group_id == group.id,
-                                                      GroupDevice.device_id.in_(chunk)))
+        removed.update(session.scalars(
+            sql_delete(GroupDevice).where(GroupDevice.group_id == group.id,
+                                          GroupDevice.device_id.in_(chunk))
+            .returning(GroupDevice.device_id),
+            execution_options={"synchronize_session": False}))
+    return removed
 
 
 def delete_devices(*, session: Session, tenant: str, device_ids: Sequence[str]) -> None:

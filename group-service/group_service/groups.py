@@ -11,7 +11,16 @@ from sqlalchemy.orm import Session
 
 from group_service.models import Group, GroupDevice, Member
 from group_service.schemas import GroupList
-from oms_shared import Conflict, NotFound, PageQuery, contains, paginate, str_id, utcnow
+from oms_shared import (
+    Conflict,
+    NotFound,
+    PageQuery,
+    contains,
+    delete_or_404,
+    paginate,
+    str_id,
+    utcnow,
+)
 
 NEWEST_FIRST = (Group.created_at.desc(), Group.id.desc())
 
@@ -117,9 +126,9 @@ def update(*, session: Session, group: Group, name: str | None,
 
 
 def delete(*, session: Session, group: Group) -> None:
-    """The group, its members and its devices (the foreign keys cascade)."""
-    session.delete(group)
-    session.flush()
+    """The group, its members and its devices (the foreign keys cascade); exactly one of
+    concurrent removals deletes it, the others are 40401."""
+    delete_or_404(session, group, resource="group")
 
 
 def clear_owner(*, session: Session, tenant: str, owner_id: str) -> int:

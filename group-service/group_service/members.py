@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from group_service.models import Group, Member
-from oms_shared import NotFound, PageQuery, paginate, str_id
+from oms_shared import NotFound, PageQuery, delete_or_404, paginate, str_id
 
 
 def get(*, session: Session, group: Group, user_id: str) -> Member | None:
@@ -37,8 +37,8 @@ def create(*, session: Session, group: Group, user_id: str) -> Member:
 
 
 def delete(*, session: Session, member: Member) -> None:
-    session.delete(member)
-    session.flush()
+    """Exactly one of concurrent removals deletes it; the others are 40401."""
+    delete_or_404(session, member, resource="member")
 
 
 def delete_user(*, session: Session, tenant: str, user_id: str) -> int:

@@ -8,7 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from oms_shared import Conflict, contains, get_in_tenant, get_or_404, int_id, paginate
+from oms_shared import (
+    Conflict,
+    contains,
+    delete_or_404,
+    get_in_tenant,
+    get_or_404,
+    int_id,
+    paginate,
+)
 from product_service.models import Product
 from product_service.schemas import ProductCreate, ProductList, ProductUpdate
 
@@ -96,5 +104,5 @@ def update(*, session: Session, product: Product, data: ProductUpdate) -> Produc
 
 
 def delete(*, session: Session, product: Product) -> None:
-    session.delete(product)
-    session.flush()
+    """Exactly one of concurrent removals deletes it; the others are 40401."""
+    delete_or_404(session, product, resource="product")

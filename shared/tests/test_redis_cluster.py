@@ -223,7 +223,8 @@ def test_the_catalog_and_the_guard_work_on_a_cluster(client):
         with pytest.raises(InvalidState, match="being removed"):
             guard.start_producing(product_id)
         guard.stop_removing(product_id)
-        assert client.get(KEYS.producing(product_id)) == "0"
+        assert client.get(KEYS.producing(product_id)) is None  # released: gone at zero
+        assert client.get(KEYS.removing(product_id)) is None
 
 
 def test_the_registry_and_the_token_cache_work_on_a_cluster(client):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from oms_shared import InvalidState, NotFound, PageQuery, paginate, str_id
+from oms_shared import InvalidState, NotFound, PageQuery, delete_or_404, paginate, str_id
 from user_service.models import Binding
 
 CHUNK = 500
@@ -68,8 +68,8 @@ def update(*, session: Session, binding: Binding, role: str) -> Binding:
 
 
 def delete(*, session: Session, binding: Binding) -> None:
-    session.delete(binding)
-    session.flush()
+    """Exactly one of concurrent unbinds deletes it; the others are 40401."""
+    delete_or_404(session, binding, resource="binding")
 
 
 def delete_for_devices(*, session: Session, tenant: str, device_ids: Sequence[str]) -> None:

@@ -9,7 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from oms_shared import Conflict, NotFound, contains, get_in_tenant, paginate, str_id
+from oms_shared import (
+    Conflict,
+    NotFound,
+    contains,
+    delete_or_404,
+    get_in_tenant,
+    paginate,
+    str_id,
+)
 from user_service.models import User
 from user_service.schemas import UserList
 
@@ -83,8 +91,8 @@ def update(*, session: Session, user: User, changes: dict[str, Any]) -> User:
 
 
 def delete(*, session: Session, user: User) -> None:
-    session.delete(user)
-    session.flush()
+    """Exactly one of concurrent removals deletes it; the others are 40401."""
+    delete_or_404(session, user, resource="user")
 
 
 def lock_or_raise(*, session: Session, tenant: str, user_id: str) -> User:

@@ -19,6 +19,8 @@ from typing import TypeVar
 
 from flask import Flask, Response, current_app, g
 from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -26,8 +28,8 @@ from oms_shared import _migrations as migrations
 from oms_shared._envelope import error_for, error_response
 from oms_shared._errors import NotFound
 
-__all__ = ["MAX_INT_ID", "Base", "Database", "end_read", "get_in_tenant", "get_or_404",
-           "int_id", "make_engine", "new_uuid", "on_commit", "on_finish", "str_id"]
+__all__ = ["MAX_INT_ID", "Base", "Database", "delete_or_404", "end_read", "get_in_tenant",
+           "get_or_404", "int_id", "make_engine", "new_uuid", "on_commit", "on_finish", "str_id"]
 
 T = TypeVar("T")
 
@@ -255,6 +257,28 @@ def get_in_tenant(session: Session, model: type[T], ident: object, tenant: str) 
     is as missing as one that does not exist."""
     obj = session.get(model, ident) if ident is not None else None
     return obj if obj is not None and getattr(obj, "tenant", None) == tenant else None
+
+
+def delete_or_404(session: Session, obj: object, *, resource: str) -> None:
+    """Delete ``obj``'s row as the one caller who removes it, or :class:`NotFound`.
+
+    One ``DELETE`` by primary key whose row count says whether this transaction took the
+    row: a removal racing it has either committed first (no row: 40401) or holds the row
+    until its transaction ends (PostgreSQL: this statement waits for its lock, then finds
+    nothing; SQLite: one write transaction at a time). So of any number of concurrent
+    removals exactly one succeeds. ``session.delete`` cannot say so: a row already gone
+    is only a warning to it, and every racer answered 200. The rows that name it by
+    foreign key go by the database's ``ON DELETE CASCADE``, as before."""
+    state = sa_inspect(obj)
+    mapper = state.mapper
+    key = state.identity or mapper.primary_key_from_instance(obj)  # no load: it may be gone
+    result = session.execute(  # "evaluate": the object leaves the session as deleted
+        sql_delete(mapper.class_).where(*(
+            mapper.get_property_by_column(column).class_attribute == value
+            for column, value in zip(mapper.primary_key, key, strict=True))),
+        execution_options={"synchronize_session": "evaluate"})
+    if result.rowcount != 1:
+        raise NotFound(resource, key[0] if len(key) == 1 else None)
 
 
 def get_or_404(session: Session, model: type[T], ident: object, *, tenant: str,

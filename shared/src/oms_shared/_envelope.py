@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any
@@ -19,6 +20,9 @@ __all__ = ["error_for", "error_response", "register_error_handlers", "render", "
 
 log = logging.getLogger("oms.errors")
 
+#: Seconds a 429 asks the caller to wait (``Retry-After``).
+RETRY_AFTER = 1
+
 _HTTP_TO_ERROR: dict[int, type[errors.OMSError]] = {
     400: errors.BadRequest,
     404: errors.EndpointNotFound,
@@ -35,7 +39,10 @@ def render(status: int, code: int, message: str, data: Any) -> Response:
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    return Response(body, status=status, mimetype="application/json")
+    response = Response(body, status=status, mimetype="application/json")
+    if status == 429:  # every rate-limited answer says when to come back
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
 
 
 def success(data: Any = None) -> Response:
@@ -54,11 +61,23 @@ def error_response(error: errors.OMSError) -> Response:
     return render(error.status, error.code, error.message, error.data)
 
 
+@functools.cache
+def _of_status(status: int) -> type[errors.OMSError]:
+    """An error class for an HTTP status the hierarchy has none for (werkzeug's 411, 414,
+    415, 416, 431 ...): the status kept, code status*100."""
+    return type(f"HTTPError{status}", (errors.OMSError,),
+                {"status": status, "code": status * 100})
+
+
 def _from_http(exc: HTTPException) -> errors.OMSError:
-    kind = _HTTP_TO_ERROR.get(exc.code or 500)
-    if kind is None:
-        return errors.InternalError() if (exc.code or 500) >= 500 else errors.BadRequest(exc.name)
-    return kind()
+    """Whatever werkzeug refuses a request with keeps its status in the envelope."""
+    status = exc.code or 500
+    kind = _HTTP_TO_ERROR.get(status)
+    if kind is not None:
+        return kind()
+    if status == 500 or not 400 <= status < 600:
+        return errors.InternalError()
+    return _of_status(status)(exc.name.lower())
 
 
 _RETRYABLE_PGCODES = {"40001", "40P01"}  # serialization failure, deadlock
@@ -71,7 +90,7 @@ def error_for(exc: Exception) -> errors.OMSError:
     if isinstance(exc, UNAVAILABLE):
         log.error("redis unavailable: %s", type(exc).__name__)
         return errors.Unavailable("Redis is unavailable")
-    if isinstance(exc, sqlalchemy.orm.exc.StaleDataError):
+    if isinstance(exc, sqlalchemy.orm.exc.StaleDataError | sqlalchemy.orm.exc.ObjectDeletedError):
         return errors.NotFound("resource")  # removed by a concurrent request
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and getattr(
             exc.orig, "sqlstate", None) in _RETRYABLE_PGCODES:

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 from flask.cli import with_appcontext
+from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import RequestRedirect
 
 from oms_shared import _auth as auth
 from oms_shared import _logs as logs
@@ -68,6 +70,7 @@ class OMS:
             raise SettingsError(f"unknown service {service!r}")
         settings = load_settings(config)
         app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+        _never_redirect(app)
         app.config["TESTING"] = settings.environment == "test"
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
         try:
@@ -93,8 +96,22 @@ class OMS:
         return oms_state
 
 
+def _never_redirect(app: Flask) -> None:
+    """Routing answers a path as sent, never with a redirect: werkzeug would answer
+    ``/oms/product//list`` (merged slashes), a rule's missing final slash or a default's
+    canonical URL with a 308 to a URL built from the caller's ``Host``. The map's rules
+    bind these settings when they are added, which is after this (``init_app`` comes
+    before the service's blueprints); a redirect routing still makes is a 404 (``_before``)."""
+    app.url_map.merge_slashes = False
+    app.url_map.redirect_defaults = False
+    for rule in app.url_map.iter_rules():
+        rule.merge_slashes = False
+
+
 def _before() -> None:
     """One hook for what every request needs first (fewer hooks, less per-request cost)."""
+    if isinstance(request.routing_exception, RequestRedirect):
+        request.routing_exception = NotFound()
     requestid.assign()
     logs.start_timer()
     auth.authenticate()

@@ -11,6 +11,7 @@ shown through :func:`redact_url`, so neither reaches a log or a response.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -101,6 +103,29 @@ class EventSettings(_Section):
 class GatewaySettings(_Section):
     token_rate_per_second: int = Field(20, ge=1)
     token_burst: int = Field(40, ge=0)
+    #: Proxies (addresses or CIDR networks) in front of the gateway whose
+    #: ``X-Forwarded-For`` it believes: the edge balancers. None by default: the client
+    #: is the connection's peer, whatever a caller writes in the header.
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        """A list (the TOML file) or comma-separated text (``OMS_GATEWAY__TRUSTED_PROXIES``)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        networks = []
+        for item in value:
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return networks
 
 
 class _PlatformSettings(_Section):
