@@ -58,11 +58,13 @@ from pathlib import Path
 import aiomqtt
 import pika
 from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy.orm import sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import Caller  # noqa: E402
+from device_service import logs  # noqa: E402
 from device_service.models import Device, PropertyLog  # noqa: E402
 from oms_gateway.databases import service_databases  # noqa: E402
 from oms_gateway.stack import Stack, free_port, free_ports  # noqa: E402
@@ -404,12 +406,16 @@ def _log_depth(caller: Caller, engine, device: Credentials, small: Credentials,
         tenant = conn.execute(select(Device.tenant).where(Device.id == device.device_id)
                               ).scalar_one()
     now = datetime.now(UTC).replace(microsecond=0)
+    # the days' partitions (PostgreSQL), as the ingest worker would have made them
+    logs.make_partitions(sessionmaker=sessionmaker(engine), days={
+        (now - timedelta(seconds=i)).date() for i in [*range(0, rows, 3600), rows - 1]})
     started = time.perf_counter()
     table = PropertyLog.__table__
     for start in range(0, rows, 50_000):
         chunk = [{"device_id": device.device_id, "tenant": tenant, "identifier": "temperature",
                   "value": (i % 1000) / 10, "time": now - timedelta(seconds=i),
-                  "received_at": now - timedelta(seconds=i), "message_id": f"seed-{i}"}
+                  "received_at": now - timedelta(seconds=i),
+                  "received_on": (now - timedelta(seconds=i)).date(), "message_id": f"seed-{i}"}
                  for i in range(start, min(start + 50_000, rows))]
         with engine.begin() as conn:
             conn.execute(insert(table), chunk)

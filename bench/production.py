@@ -29,14 +29,16 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from device_service.models import Batch, Device, DeviceBase  # noqa: E402
 from oms_gateway.stack import Stack, free_port, free_ports  # noqa: E402
-from oms_shared import SERVICES, utcnow  # noqa: E402
+from oms_shared import SERVICES, Keyring, attach_keyring, utcnow  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def floor_seconds(url: str, amount: int) -> float:
-    """The same rows, prepared beforehand, in one Core executemany."""
+    """The same rows, prepared beforehand, in one Core executemany (the secrets sealed
+    by the column type as they are inserted, as in the submit)."""
     engine = create_engine(url)
+    attach_keyring(engine, Keyring({"floor": secrets.token_bytes(32)}, "floor"))
     DeviceBase.metadata.create_all(engine)
     now = utcnow()
     with engine.begin() as conn:
@@ -95,15 +97,17 @@ def run_backend(backend: str, amount: int) -> dict:
 
     data_dir = Path(tempfile.mkdtemp(prefix=f"oms-bench-{backend}-"))
     env = {"OMS_LOG_LEVEL": "WARNING"}
-    dbname = None
-    if backend == "postgresql":
-        dbname = f"oms_bench_{secrets.token_hex(4)}"
+    dbnames: list[str] = []
+    if backend == "postgresql":  # a database per service, as in compose (tables may share names)
+        run = secrets.token_hex(4)
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{dbname}"')
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
-        for spec in SERVICES:
-            if spec.database:
-                env[f"OMS_{spec.name.upper()}__DATABASE_URL"] = url
+            for spec in SERVICES:
+                if spec.database:
+                    dbnames.append(f"oms_bench_{run}_{spec.name}")
+                    conn.execute(f'CREATE DATABASE "{dbnames[-1]}"')
+                    env[f"OMS_{spec.name.upper()}__DATABASE_URL"] = (
+                        f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbnames[-1]}")
+        url = env["OMS_DEVICE__DATABASE_URL"]
     else:
         url = f"sqlite:///{data_dir / 'device.db'}"
     stack = Stack(data_dir=data_dir, listen=f"127.0.0.1:{free_port()}",
@@ -139,8 +143,8 @@ def run_backend(backend: str, amount: int) -> dict:
     device_url = url if backend == "postgresql" else f"sqlite:///{data_dir / 'floor.db'}"
     results["floor_s"] = floor_seconds(device_url, amount)
     results["ratio"] = results["submit_s"] / results["floor_s"]
-    if dbname:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for dbname in dbnames:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     return results
 

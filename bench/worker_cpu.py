@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from gateway_overhead import start_bare, wrk  # noqa: E402
+from gateway_overhead import QUOTA, start_bare, wrk  # noqa: E402
 
 from oms_gateway.stack import Stack, free_port, free_ports  # noqa: E402
 
@@ -56,7 +56,7 @@ def main() -> None:
     stack = Stack(data_dir=Path(tempfile.mkdtemp(prefix="oms-bench-cpu-")),
                   listen=f"127.0.0.1:{free_port()}",
                   service_ports=free_ports(),
-                  env={"OMS_LOG_LEVEL": "WARNING"}, workers=args.workers, threads=4,
+                  env={"OMS_LOG_LEVEL": "WARNING", **QUOTA}, workers=args.workers, threads=4,
                   log_to_files=True, channel=False)
     stack.start()
     bare_port = free_port()

@@ -80,13 +80,18 @@ class Platform:
             env=self.stack.child_env, capture_output=True, text=True, check=True)
         return result.stdout
 
-    def new_caller(self, tenant: str) -> Caller:
+    def new_caller(self, tenant: str, *, operator: bool = False) -> Caller:
+        """A new app of ``tenant``, signed in: a tenant app (it cannot call /pms/system),
+        or an operator app (``oms-apps create --operator``)."""
         import json
 
-        created = json.loads(self.apps("create", "--tenant", tenant, "--json"))
+        flags = ["--operator"] if operator else []
+        created = json.loads(self.apps("create", "--tenant", tenant, *flags, "--json"))
+        assert created["scope"] == ("operator" if operator else "tenant")
         return Caller(self.url, created["app_id"], created["app_secret"]).sign_in()
 
     def default_caller(self) -> Caller:
+        """The default app the launcher bootstraps: the platform's operator app."""
         creds = self.stack.credentials
         return Caller(self.url, creds["app_id"], creds["app_secret"]).sign_in()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from oms_shared import Keys
 from oms_shared.testing import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -245,10 +246,55 @@ def test_presence_survives_a_restart_of_its_worker(platform, caller, fleet, mqtt
                 await asyncio.to_thread(platform.stack.stop_child, presence)
             await asyncio.sleep(0.5)  # the leaving device's disconnect waits in the queue
             assert _status(caller, leaving["device_id"]) == "online"  # nobody applied it yet
-            await asyncio.to_thread(platform.stack.start_worker, presence)
+            # from this (the main) thread: a child gets SIGTERM when the thread that
+            # started it ends (PR_SET_PDEATHSIG), and to_thread's threads end with the loop
+            platform.stack.start_worker(presence)
             await asyncio.to_thread(
                 wait_until, lambda: _status(caller, leaving["device_id"]) == "offline",
                 timeout=20, what="the disconnect applied after the restart")
             assert _status(caller, staying["device_id"]) == "online"
+
+    asyncio.run(scenario())
+
+
+def test_presence_survives_a_platform_restart_that_empties_redis(platform, caller, fleet,
+                                                                 mqtt_port, redis_client):
+    """The platform's workers restart while the broker keeps running, and the connection
+    map in Redis is gone (``oms-stack``'s Redis keeps nothing across a restart); a device
+    leaves meanwhile. Back up: the device that stayed is online, the one that left is
+    offline (its ``connection.closed`` finds no map entry: the reconcile sees it is not
+    connected), and the one that stayed is still seen leaving later (the reconcile gave
+    it its map entries back)."""
+    staying, leaving = fleet[0], fleet[1]
+    workers = list(platform.stack.worker_names())
+    keys = Keys(platform.stack.child_env["OMS_REDIS__PREFIX"])
+
+    def stop_all() -> None:
+        for name in workers:
+            platform.stack.stop_child(name)
+        redis_client.delete(keys.channel_connections(), keys.channel_device_connection())
+
+    def start_all() -> None:  # in the main thread (see the test above)
+        for name in workers:
+            platform.stack.start_worker(name)
+
+    async def scenario() -> None:
+        async with _connect(mqtt_port, staying):
+            async with _connect(mqtt_port, leaving):
+                for device in (staying, leaving):
+                    await asyncio.to_thread(
+                        wait_until, lambda d=device: _status(caller, d["device_id"]) == "online",
+                        what="online")
+                await asyncio.to_thread(stop_all)
+            await asyncio.sleep(0.5)
+            assert _status(caller, leaving["device_id"]) == "online"  # nobody saw it leave
+            start_all()
+            await asyncio.to_thread(
+                wait_until, lambda: _status(caller, leaving["device_id"]) == "offline",
+                timeout=40, what="the device that left offline after the restart")
+            assert _status(caller, staying["device_id"]) == "online"
+        await asyncio.to_thread(
+            wait_until, lambda: _status(caller, staying["device_id"]) == "offline",
+            timeout=20, what="the device that stayed seen leaving after the restart")
 
     asyncio.run(scenario())

@@ -93,9 +93,9 @@ def test_bearer_header_is_accepted(platform, caller):
 
 def test_a_disabled_apps_token_is_refused_at_once(platform):
     other = platform.new_caller("acme")
-    assert other.post("/pms/system/setting/info").json()["code"] == 0
+    assert other.post("/oms/product/list").json()["code"] == 0
     platform.apps("disable", other.app_id)
-    response = other.post("/pms/system/setting/info")
+    response = other.post("/oms/product/list")
     assert response.status_code == 401
     assert response.json()["code"] == 40101
     refused = requests.post(f"{platform.url}/oms/auth/token", json=other.token_request(),
@@ -107,7 +107,7 @@ def test_rotating_a_secret_revokes_tokens(platform):
     other = platform.new_caller("rotating")
     old_token = other.token
     platform.apps("rotate-secret", other.app_id)
-    assert other.post("/pms/system/setting/info").json()["code"] == 40101
+    assert other.post("/oms/product/list").json()["code"] == 40101
     assert requests.post(f"{platform.url}/oms/auth/token", json=other.token_request(),
                          timeout=10).json()["code"] == 40111
     assert old_token

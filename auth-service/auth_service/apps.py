@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auth_service.models import App
-from oms_shared import NotFound
+from oms_shared import TENANT, NotFound
 
 
 def new_secret() -> str:
@@ -41,9 +41,10 @@ def get_default(*, session: Session) -> App | None:
     return session.scalar(select(App).where(App.is_default.is_(True)))
 
 
-def create(*, session: Session, tenant: str, name: str = "", is_default: bool = False) -> App:
+def create(*, session: Session, tenant: str, name: str = "", is_default: bool = False,
+           scope: str = TENANT) -> App:
     app = App(app_id="oms" + secrets.token_hex(8), secret=new_secret(), tenant=tenant,
-              name=name, is_default=is_default, enabled=True, token_generation=1)
+              name=name, is_default=is_default, scope=scope, enabled=True, token_generation=1)
     session.add(app)
     session.flush()
     return app

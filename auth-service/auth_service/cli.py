@@ -15,11 +15,12 @@ from auth_service import apps, flows
 from auth_service.db import db
 from auth_service.models import App
 from auth_service.schemas import AppRead
-from oms_shared import state
+from oms_shared import OPERATOR, TENANT, state
 
 
 def _credentials(app: App, secret: str | None = None) -> dict[str, str]:
-    return {"app_id": app.app_id, "app_secret": secret or app.secret, "tenant": app.tenant}
+    return {"app_id": app.app_id, "app_secret": secret or app.secret, "tenant": app.tenant,
+            "scope": app.scope}
 
 
 def _emit(data: dict, as_json: bool) -> None:
@@ -38,12 +39,16 @@ def command() -> None:
 @command.command()
 @click.option("--tenant", required=True, help="The tenant the app's data belongs to.")
 @click.option("--name", default="", help="A label for the app.")
+@click.option("--operator", is_flag=True,
+              help="An operator app: may also call the platform's endpoints (/pms/system).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
-def create(tenant: str, name: str, as_json: bool) -> None:
-    """Create an app and print its app_id, app_secret and tenant."""
+def create(tenant: str, name: str, operator: bool, as_json: bool) -> None:
+    """Create an app and print its app_id, app_secret, tenant and scope (a tenant app
+    unless --operator)."""
     with db.scoped() as session:
-        app = apps.create(session=session, tenant=tenant, name=name)
+        app = apps.create(session=session, tenant=tenant, name=name,
+                          scope=OPERATOR if operator else TENANT)
         data = _credentials(app)
     _emit(data, as_json)
 
@@ -52,7 +57,7 @@ def create(tenant: str, name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
 def list_apps(as_json: bool) -> None:
-    """List apps (never their secrets)."""
+    """List apps (never their secrets): app_id, tenant, scope, status, name."""
     with db.scoped() as session:
         rows = [AppRead.model_validate(a).model_dump(mode="json")
                 for a in apps.get_all(session=session)]
@@ -61,7 +66,7 @@ def list_apps(as_json: bool) -> None:
         return
     for row in rows:
         status = "enabled" if row["enabled"] else "disabled"
-        click.echo(f"{row['app_id']}\t{row['tenant']}\t{status}\t{row['name']}")
+        click.echo(f"{row['app_id']}\t{row['tenant']}\t{row['scope']}\t{status}\t{row['name']}")
 
 
 def _set_enabled(app_id: str, enabled: bool) -> None:

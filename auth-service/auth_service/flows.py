@@ -21,6 +21,7 @@ from auth_service import apps
 from auth_service.models import App
 from auth_service.schemas import TokenRead, TokenRequest
 from oms_shared import (
+    OPERATOR,
     BadSignature,
     OMSState,
     StaleTimestamp,
@@ -80,7 +81,7 @@ def issue_token(*, session: Session, oms: OMSState, request: TokenRequest) -> To
     token, claims = encode_token(secret=oms.settings.jwt.secret.get_secret_value(),
                           issuer=oms.settings.jwt.issuer, app_id=app.app_id,
                           tenant=app.tenant, generation=generation,
-                          ttl=oms.settings.auth.token_ttl, now=now)
+                          ttl=oms.settings.auth.token_ttl, now=now, scope=app.scope)
     # The same signed request is acceptable until its timestamp leaves the window.
     replayable_for = max(1, min(int(ts + window - now) + 1, claims.exp - int(now)))
     entry = json.dumps({"token": token, "exp": claims.exp})
@@ -114,8 +115,10 @@ def rotate_secret(*, session: Session, oms: OMSState, app_id: str) -> tuple[App,
 
 
 def ensure_default(*, session: Session, tenant: str = "default") -> tuple[App, bool]:
-    """The default app, created on the first start."""
+    """The default app, created on the first start: the platform's operator app (the
+    schema migration that introduced scopes made an existing one so)."""
     app = apps.get_default(session=session)
     if app is not None:
         return app, False
-    return apps.create(session=session, tenant=tenant, name="default", is_default=True), True
+    return apps.create(session=session, tenant=tenant, name="default", is_default=True,
+                       scope=OPERATOR), True

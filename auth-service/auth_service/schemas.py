@@ -2,23 +2,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from oms_shared import Schema, UtcDateTime
+from oms_shared import Integer, Schema, UtcDateTime, accepts
 
-
-def _timestamp_text(value: object) -> str:
-    """The timestamp exactly as it was signed: digits, from a string or an integer."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError("must be epoch seconds or milliseconds")
-    text = str(value).strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 16:
-        raise ValueError("must be epoch seconds or milliseconds")
-    return text
-
-
-SignedTimestamp = Annotated[str, BeforeValidator(_timestamp_text),
-                            Field(description="epoch seconds or milliseconds")]
+#: The timestamp as it is signed: up to 16 digits, as text or as a number.
+TimestampForms = (Annotated[StrictStr, Field(pattern=r"^[0-9]{1,16}$")]
+                  | Annotated[Integer, Field(ge=0, le=10**16 - 1)])
+SignedTimestamp = Annotated[str, accepts(TimestampForms, "must be epoch seconds or milliseconds",
+                                         then=str),
+                            Field(description="epoch seconds or milliseconds, as text (signed "
+                                              "exactly as sent) or a number")]
 
 
 class TokenRequest(Schema):
@@ -44,5 +38,6 @@ class AppRead(BaseModel):
     name: str
     enabled: bool
     is_default: bool
+    scope: str
     created_at: UtcDateTime
     updated_at: UtcDateTime

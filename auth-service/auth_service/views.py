@@ -1,12 +1,13 @@
 from auth_service import flows
 from auth_service.db import db
 from auth_service.schemas import TokenRead, TokenRequest
-from oms_shared import Api, state
+from oms_shared import Api, BadSignature, StaleTimestamp, UnknownApp, state
 
 api = Api("auth", __name__)
 
 
-@api.post("/oms/auth/token", body=TokenRequest, returns=TokenRead, public=True)
+@api.post("/oms/auth/token", body=TokenRequest, returns=TokenRead, public=True,
+          errors=(UnknownApp, StaleTimestamp, BadSignature))
 def token(body: TokenRequest) -> TokenRead:
     """Get an access token.
 

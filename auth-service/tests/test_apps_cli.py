@@ -44,8 +44,9 @@ def other_instance(config):
 
 def test_create_prints_credentials_as_json(app, client, signed):
     created = json.loads(_run(app, "create", "--tenant", "acme", "--json"))
-    assert set(created) == {"app_id", "app_secret", "tenant"}
+    assert set(created) == {"app_id", "app_secret", "tenant", "scope"}
     assert created["tenant"] == "acme" and len(created["app_secret"]) == 32
+    assert created["scope"] == "tenant"  # unless --operator
     row = SimpleNamespace(app_id=created["app_id"], secret=created["app_secret"])
     assert _token(client, signed(row))["code"] == 0
 
@@ -92,6 +93,29 @@ def test_bootstrap_creates_the_default_app_once(app):
     second = json.loads(_run(app, "bootstrap", "--json"))
     assert first["created"] is True and second["created"] is False
     assert first["app_id"] == second["app_id"] and first["tenant"] == "default"
+    assert first["scope"] == second["scope"] == "operator"  # the platform's operator app
+
+
+def test_an_apps_scope_is_written_into_its_tokens(app, client, signed):
+    """A tenant app (the default of ``create``) and an operator app (``--operator``); the
+    list shows each one's scope, and each token carries it."""
+    scopes = {}
+    for flag in ([], ["--operator"]):
+        created = json.loads(_run(app, "create", "--tenant", "acme", *flag, "--json"))
+        row = SimpleNamespace(app_id=created["app_id"], secret=created["app_secret"])
+        token = _token(client, signed(row))["data"]["token"]
+        oms = app.extensions["oms"]
+        claims = decode_token(token, secret=oms.settings.jwt.secret.get_secret_value(),
+                              issuer="oms")
+        assert claims.scope == created["scope"]
+        scopes[created["app_id"]] = created["scope"]
+    assert sorted(scopes.values()) == ["operator", "tenant"]
+    listed = {row["app_id"]: row["scope"] for row in json.loads(_run(app, "list", "--json"))}
+    assert {k: listed[k] for k in scopes} == scopes
+    lines = _run(app, "list").splitlines()
+    for app_id, scope in scopes.items():
+        [line] = [line for line in lines if line.startswith(app_id)]
+        assert line.split("\t")[2] == scope
 
 
 def test_a_revocation_whose_commit_failed_does_not_lock_the_app_out(app, client, make_app_row,

@@ -175,6 +175,8 @@ def _pages(oms: OMSState, path: str) -> list[dict[str, Any]]:
 
 def _group_devices(oms: OMSState, group_id: str, user_id: str) -> list[dict[str, Any]]:
     """The group's devices (briefs), once the user is its owner or a member (else 40300)."""
+    if str_id(group_id) is None:  # it goes into the group service's paths: an id, or none
+        raise NotFound("group", group_id)
     group = oms.client.post("group", f"/oms/group/detail/{group_id}", idempotent=True)
     if group.get("owner_id") != user_id and user_id not in {
             m["user_id"] for m in _pages(oms, f"/oms/group/member/{group_id}")}:

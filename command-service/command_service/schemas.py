@@ -4,11 +4,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from oms_shared import HistoryPage, HistoryQuery, PageQuery, Schema, UtcDateTime
+from oms_shared import HistoryPage, HistoryQuery, Integer, PageQuery, Schema, UtcDateTime
 
 Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 Identifier = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]
-TimeoutMs = Annotated[int, Field(ge=100, le=30_000, strict=True)]
+TimeoutMs = Annotated[Integer, Field(ge=100, le=30_000)]
 Params = dict[str, Any]
 Kind = Literal["property_set", "service"]
 Status = Literal["queued", "sent", "succeeded", "failed", "timed_out", "undeliverable",
@@ -78,12 +78,21 @@ class CommandPage(HistoryPage[CommandRead]):
 class GroupCommand(Schema):
     """Send one property set or service call to every device of a group."""
 
+    # the rules of ``_service_named``, as JSON Schema states them
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"properties": {"kind": {"const": "service"}, "service": {"type": "string"}},
+         "required": ["service"]},
+        {"properties": {"kind": {"const": "property_set"}, "service": {"type": "null"},
+                        "params": {"minProperties": 1}},
+         "required": ["params"]},
+    ]})
+
     group_id: Id
     user_id: Id
     kind: Kind
     service: Identifier | None = None
     params: Params = Field(default_factory=dict)
-    rate: Annotated[int, Field(ge=1, le=1000, strict=True)] = 50
+    rate: Annotated[Integer, Field(ge=1, le=1000)] = 50
     timeout_ms: TimeoutMs = DEFAULT_TIMEOUT_MS
 
     @model_validator(mode="after")

@@ -10,12 +10,23 @@ from command_service.schemas import (
     PropertySet,
     ServiceInvoke,
 )
-from oms_shared import Api, current_caller, state
+from oms_shared import (
+    Api,
+    DeviceOffline,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    current_caller,
+    state,
+)
 
 api = Api("command", __name__)
 
+#: What a command to one device can be refused for (after its body), in this order.
+REFUSALS = (NotFound, Forbidden, InvalidState, DeviceOffline)
 
-@api.post("/oms/device/property/set", body=PropertySet, returns=CommandResult)
+
+@api.post("/oms/device/property/set", body=PropertySet, returns=CommandResult, errors=REFUSALS)
 def property_set(body: PropertySet) -> dict:
     """Set writable properties of a device and wait for its answer (``timeout_ms``,
     default 5 s): 50400 with the ``message_id`` when none comes in time."""
@@ -25,7 +36,8 @@ def property_set(body: PropertySet) -> dict:
                       identifier=None, params=body.params, timeout_ms=body.timeout_ms)
 
 
-@api.post("/oms/device/service/invoke", body=ServiceInvoke, returns=CommandResult)
+@api.post("/oms/device/service/invoke", body=ServiceInvoke, returns=CommandResult,
+          errors=REFUSALS)
 def service_invoke(body: ServiceInvoke) -> dict:
     """Call a service of the device: a synchronous one waits for the answer like a
     property set; an asynchronous one (``callType``) answers its ``message_id`` at once."""
@@ -42,7 +54,8 @@ def command_logs(body: CommandQuery, device_id: str) -> dict:
                          query=body)
 
 
-@api.post("/oms/group/command", body=GroupCommand, returns=JobCreated)
+@api.post("/oms/group/command", body=GroupCommand, returns=JobCreated,
+          errors=(NotFound, Forbidden), resource="job")
 def group_command(body: GroupCommand) -> dict:
     """Send a property set or service call to every device of a group, ``rate`` devices
     per second; answers the job id at once (follow it with the detail endpoint)."""

@@ -15,6 +15,11 @@ minutes, filled only for devices that may connect; disabling, enabling and remov
 device drop its entry at once (a pending batch's devices are never cached, so
 confirming a batch costs no cache writes); a product's status comes from the catalog
 snapshot, which the product service rewrites on every change.
+
+The cache never holds a secret in the clear: the entry carries it sealed under the
+service's keyring (``oms.secrets``, as the table stores it), and the check opens it in
+process (one AES-GCM decryption, a few microseconds). A hash of the secret would do for
+the plain password, but not for an Aliyun signature, an HMAC keyed by the secret itself.
 """
 
 from __future__ import annotations
@@ -31,10 +36,17 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from device_service.models import Device
-from oms_shared import NotFound, OMSError, OMSState, fetch_product, service_token
+from oms_shared import (
+    KeyringError,
+    NotFound,
+    OMSError,
+    OMSState,
+    fetch_product,
+    service_token,
+)
 
 __all__ = ["Credential", "authenticate", "forget", "kick", "may_use_resource",
            "may_use_topic"]
@@ -69,18 +81,19 @@ def credential(session: Session, oms: OMSState, product_key: str,
                device_name: str) -> Credential | None:
     """The device if it may connect now (in stock, enabled, its product enabled)."""
     key = oms.keys.channel_device(product_key, device_name)
-    cached = oms.redis.get(key)
+    cached = _from_cache(oms, oms.redis.get(key))
     if cached is not None:
-        found = Credential(**json.loads(cached))
+        found = cached
     else:
-        device = session.scalar(select(Device).where(Device.product_key == product_key,
-                                                     Device.device_name == device_name))
+        device = session.scalar(select(Device).options(undefer(Device.device_secret))
+                                .where(Device.product_key == product_key,
+                                       Device.device_name == device_name))
         if device is None or device.status not in CONNECTABLE:
             return None
         found = Credential(id=device.id, tenant=device.tenant, product_id=device.product_id,
                            product_key=device.product_key, device_name=device.device_name,
                            secret=device.device_secret)
-        oms.redis.set(key, json.dumps(asdict(found)), ex=CACHE_SECONDS)
+        oms.redis.set(key, _cache_entry(oms, found), ex=CACHE_SECONDS)
     try:
         product = fetch_product(catalog=oms.catalog, client=oms.client,
                                 product_id=found.product_id, tenant=found.tenant,
@@ -88,6 +101,28 @@ def credential(session: Session, oms: OMSState, product_key: str,
     except NotFound:
         return None
     return found if product.enabled else None
+
+
+def _cache_entry(oms: OMSState, found: Credential) -> str:
+    """The cache entry of a device: its secret sealed, never in the clear."""
+    entry = asdict(found)
+    entry["sealed"] = oms.secrets.seal(entry.pop("secret"))
+    return json.dumps(entry)
+
+
+def _from_cache(oms: OMSState, raw: str | None) -> Credential | None:
+    """A cached device, its secret opened; None for a miss: no entry, one of another shape
+    (older code), or one sealed under a key the keyring no longer holds (rotated)."""
+    if raw is None:
+        return None
+    entry = json.loads(raw)
+    sealed = entry.pop("sealed", None)
+    if sealed is None:
+        return None
+    try:
+        return Credential(**entry, secret=oms.secrets.open(sealed))
+    except KeyringError:
+        return None
 
 
 def forget(oms: OMSState, devices: Iterable[Device]) -> None:

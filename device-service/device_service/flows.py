@@ -58,7 +58,8 @@ def _device_rows(batch: Batch, amount: int) -> list[dict]:
         {"id": str(uuid.uuid4()), "tenant": batch.tenant, "product_id": batch.product_id,
          "product_key": batch.product_key, "batch_id": batch.id, "batch_no": batch.batch_no,
          "seq": seq, "name": name, "device_name": name,
-         "device_secret": secrets.token_hex(16), "status": "produced", "remark": "",
+         "device_secret": secrets.token_hex(devices.SECRET_BYTES), "status": "produced",
+         "remark": "",
          "created_at": now, "updated_at": now}
         for seq, name in enumerate(names, start=1)
     ]
@@ -166,6 +167,8 @@ def csv_lines(*, sessionmaker: Callable[[], Session], download: Download) -> Ite
             session.rollback()  # hold no transaction (nor SQLite's lock) while streaming
             if not chunk:
                 break
+            if any(len(row[3]) != devices.SECRET_LENGTH for row in chunk):
+                break  # not what the size counted: cut short rather than mislead
             yield "".join(",".join(row[:5]) + "\n" for row in chunk).encode()
             sent += len(chunk)
             after = chunk[-1][5]

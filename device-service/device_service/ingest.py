@@ -10,9 +10,21 @@ A worker takes up to ``BATCH`` deliveries (or what came within ``LINGER`` second
 stores them in one transaction (:func:`store`), commits, publishes the replies, and
 only then acknowledges the deliveries. A worker killed anywhere before the
 acknowledgement gets its messages delivered again, and storing them again stores
-nothing twice: each row is unique on (device, message id[, identifier]) and inserted
-with ``ON CONFLICT DO NOTHING``; the latest properties are only taken from rows really
-inserted, and only when their time is not older than the stored one.
+nothing twice; the latest properties are only taken from rows really inserted, and only
+when their time is not older than the stored one.
+
+How a copy is recognised. On PostgreSQL the logs are partitioned by ``received_on``, the
+UTC day of storing (``device_service.models``), and a partitioned table's unique
+constraints must contain its partition key. The key cannot be the device's ``time``: a
+report without one takes the time of storing, and a copy redelivered seconds or minutes
+later would get another. Nor ``received_at`` itself, for the same reason. The UTC day
+is the same for the first delivery and its copy unless midnight lies between them, so
+each row is unique on (device, message id[, identifier], received_on) and inserted with
+``ON CONFLICT DO NOTHING`` (which also settles two workers racing on one message), and
+before inserting a batch looks up its keys in the day before (``DEDUPE_DAYS``: one index
+probe per message in one partition) and leaves out what it finds. A copy is therefore
+stored once as long as it comes within a day of the first (at least 24 hours, up to 48),
+whatever the device's clock says; SQLite does the same on its unpartitioned tables.
 
 A report the product's thing model refuses is answered with code 460 and kept as a
 :class:`~device_service.models.RejectedMessage`; a malformed one (no object, bad
@@ -20,8 +32,11 @@ A report the product's thing model refuses is answered with code 460 and kept as
 or disabled device, or one that is not JSON or has no id, gets no answer (there is no
 one, or nothing, to answer). Nothing a device sends stops the worker.
 
-The worker also removes logs older than ``broker.log_retention_days``, a bounded slice
-at a time, every ``PURGE_EVERY`` seconds.
+Every ``PURGE_EVERY`` seconds the worker also keeps the logs
+(:func:`device_service.logs.maintain`): on PostgreSQL it makes the day partitions of
+today and the next days, and drops those past ``broker.log_retention_days`` whole; the
+rows that fell into a default partition, and SQLite's, are deleted a bounded slice at a
+time.
 """
 
 from __future__ import annotations
@@ -34,14 +49,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pika
-import pika.exceptions
 from flask import Flask
-from sqlalchemy import select, tuple_
+from sqlalchemy import String, and_, cast, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -49,6 +63,8 @@ from device_service import logs, properties
 from device_service.db import db
 from device_service.models import Device, EventLog, PropertyLog, RejectedMessage
 from oms_shared import (
+    BatchConsumer,
+    BrokerMessage,
     NotFound,
     OMSState,
     ThingModel,
@@ -56,7 +72,6 @@ from oms_shared import (
     check_event,
     check_report,
     fetch_product,
-    parse_thing_model,
     service_token,
     utcnow,
 )
@@ -66,7 +81,6 @@ __all__ = ["BINDING", "QUEUE", "CatalogModels", "Message", "Reply", "run", "stor
 log = logging.getLogger("oms.device.ingest")
 
 QUEUE = "oms.ingest"
-EXCHANGE = "amq.topic"
 BINDING = ".sys.*.*.thing.event.*.post"
 BATCH = 200
 LINGER = 0.05  # seconds a partial batch waits for more
@@ -79,23 +93,12 @@ STOCKED = ("inactive", "online", "offline")  # disabled and pending devices are 
 IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MESSAGE_ID = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, no spaces
 MAX_EPOCH_MS = 253_402_300_799_999
+DEDUPE_DAYS = 1  # days before the batch's own in which a copy is looked for
 OK, MALFORMED, INVALID = 200, 400, 460
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A delivery as the broker hands it: AMQP routing key and body."""
-
-    routing_key: str
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What to publish to ``amq.topic``: the device's ``post_reply`` topic."""
-
-    routing_key: str
-    body: bytes
+Message = BrokerMessage  # a delivery: AMQP routing key and body
+Reply = BrokerMessage  # what to publish to amq.topic: the device's post_reply topic
 
 
 ModelSource = Callable[[int, str], ThingModel | None]
@@ -111,6 +114,7 @@ class _Device:
 @dataclass(slots=True)
 class _Batch:
     now: datetime
+    day: date  # now's UTC day: the rows' partition
     properties: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
@@ -185,7 +189,7 @@ def _one(batch: _Batch, message: Message, device: _Device, identifier: str,
             "device_id": device.id, "tenant": device.tenant, "topic": topic,
             "message_id": message_id, "code": code, "reason": reason,
             "payload": message.body[:PAYLOAD_KEPT].decode(errors="replace")[:PAYLOAD_KEPT],
-            "received_at": batch.now})
+            "received_at": batch.now, "received_on": batch.day})
         if message_id is not None:
             batch.replies.append(_reply(message.routing_key, message_id, code, reason))
 
@@ -216,7 +220,7 @@ def _one(batch: _Batch, message: Message, device: _Device, identifier: str,
         cache[device.product_id] = models(device.product_id, device.tenant)
     model = cache[device.product_id]
     row = {"device_id": device.id, "tenant": device.tenant, "time": reported,
-           "received_at": batch.now, "message_id": message_id}
+           "received_at": batch.now, "received_on": batch.day, "message_id": message_id}
     try:
         if identifier == "property":
             if model is not None:
@@ -238,20 +242,54 @@ def _one(batch: _Batch, message: Message, device: _Device, identifier: str,
 
 def _insert(session: Session, model: Any, rows: list[dict[str, Any]],
             unique: list[str]) -> set[tuple[Any, ...]]:
-    """Insert rows, skipping those already stored; the keys of the rows really inserted."""
+    """Insert rows (all of one day) unless stored already, on their day (the unique
+    constraint, ``ON CONFLICT DO NOTHING``) or in the ``DEDUPE_DAYS`` before it (looked
+    up first); the ``unique`` keys of the rows really inserted. ``unique`` names the
+    columns that identify a row, ``device_id`` and ``message_id`` first."""
+    if not rows:
+        return set()
+    earlier = _stored_before(session, model, rows, unique)
+    rows = [r for r in rows if tuple(r[name] for name in unique) not in earlier]
     if not rows:
         return set()
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     columns = [getattr(model, name) for name in unique]
-    stmt = dialect.insert(model).on_conflict_do_nothing(index_elements=columns)
+    stmt = dialect.insert(model).on_conflict_do_nothing(
+        index_elements=[*columns, model.received_on])
     return {tuple(r) for r in session.execute(stmt.returning(*columns), rows)}
+
+
+def _stored_before(session: Session, model: Any, rows: list[dict[str, Any]],
+                   unique: list[str]) -> set[tuple[Any, ...]]:
+    """The keys among ``rows`` already stored in the days before theirs (a copy that came
+    back after midnight): one query, an index probe per (device, message id) in the
+    day's partition (a join with the keys: PostgreSQL plans a long ``IN`` list of pairs
+    slowly)."""
+    messages = sorted({(r["device_id"], r["message_id"]) for r in rows
+                       if r["message_id"] is not None})
+    if not messages:
+        return set()
+    day = rows[0]["received_on"]
+    columns = [getattr(model, name) for name in unique]
+    stmt = select(*columns).where(model.received_on >= day - timedelta(days=DEDUPE_DAYS),
+                                  model.received_on < day)
+    if session.get_bind().dialect.name == "postgresql":
+        keys = func.unnest(cast([d for d, _ in messages], ARRAY(String)),
+                           cast([m for _, m in messages], ARRAY(String))
+                           ).table_valued("device_id", "message_id").render_derived(name="k")
+        stmt = stmt.join(keys, and_(model.device_id == keys.c.device_id,
+                                    model.message_id == keys.c.message_id))
+    else:
+        stmt = stmt.where(tuple_(model.device_id, model.message_id).in_(messages))
+    return {tuple(r) for r in session.execute(stmt)}
 
 
 def store(session: Session, messages: Iterable[Message], *, models: ModelSource,
           now: datetime | None = None) -> list[Reply]:
     """Store one batch in the caller's transaction (flushes, never commits); return the
     replies to publish once it is committed."""
-    batch = _Batch(now=now or utcnow())
+    now = now or utcnow()
+    batch = _Batch(now=now, day=now.astimezone(UTC).date())
     parsed = [(m, _topic(m.routing_key)) for m in messages]
     devices = _devices(session, {(t[0], t[1]) for _, t in parsed if t is not None})
     cache: dict[int, ThingModel | None] = {}
@@ -276,15 +314,14 @@ def store(session: Session, messages: Iterable[Message], *, models: ModelSource,
 
 
 class CatalogModels:
-    """A product's thing model, parsed once per revision: from the catalog snapshot in
-    Redis, or, when the snapshot has expired, from the product service with this
-    service's own token for the device's tenant. A product the service does not know
-    (removed meanwhile) has no model: its devices' reports are stored unchecked. An
-    unreachable product service raises, so the batch waits in the queue."""
+    """A product's thing model (parsed once per revision, ``ProductSnapshot.model``): from
+    the catalog snapshot in Redis, or, when the snapshot has expired, from the product
+    service with this service's own token for the device's tenant. A product the service
+    does not know (removed meanwhile) has no model: its devices' reports are stored
+    unchecked. An unreachable product service raises, so the batch waits in the queue."""
 
     def __init__(self, oms: OMSState) -> None:
         self.oms = oms
-        self._parsed: dict[tuple[int, int], ThingModel] = {}
 
     def __call__(self, product_id: int, tenant: str) -> ThingModel | None:
         try:
@@ -293,100 +330,22 @@ class CatalogModels:
                                      token=service_token(self.oms, tenant))
         except NotFound:
             return None
-        key = (snapshot.id, snapshot.revision)
-        model = self._parsed.get(key)
-        if model is None:
-            if len(self._parsed) > 1000:
-                self._parsed.clear()
-            model = self._parsed[key] = parse_thing_model(snapshot.thing_model)
-        return model
+        return snapshot.model()
 
 
 # ---- the worker --------------------------------------------------------------------------
 
 
-_TRANSIENT = (pika.exceptions.AMQPError, OSError, OperationalError, InterfaceError)
-
-
 class _Worker:
-    def __init__(self, app: Flask, stop: threading.Event, *, url: str, queue: str,
-                 purge_every: float) -> None:
+    """What the ingest worker does with a batch (store, answer) and between batches
+    (keep the logs); the consuming itself is ``oms_shared.BatchConsumer``'s."""
+
+    def __init__(self, app: Flask, *, purge_every: float) -> None:
         self.app = app
-        self.stop = stop
-        self.url = url
-        self.queue = queue
         self.purge_every = purge_every
         self.oms: OMSState = app.extensions["oms"]
         self.models = CatalogModels(self.oms)
         self.next_purge = 0.0
-
-    def run(self) -> None:
-        backoff = 0.5
-        while not self.stop.is_set():
-            started = time.monotonic()
-            try:
-                self._connected()
-            except Exception as exc:  # the worker never stops on its own
-                if isinstance(exc, _TRANSIENT):
-                    log.warning("ingest: %s (%s); reconnecting in %.1f s",
-                                type(exc).__name__, str(exc)[:200], backoff)
-                else:
-                    log.exception("ingest failed; reconnecting in %.1f s", backoff)
-                if time.monotonic() - started > 30:
-                    backoff = 0.5  # it had been running well: start the backoff anew
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)  # the broker is near: come back soon
-
-    def _connected(self) -> None:
-        params = pika.URLParameters(self.url)
-        params.heartbeat = 30
-        params.blocked_connection_timeout = 60
-        connection = pika.BlockingConnection(params)
-        try:
-            channel = connection.channel()
-            channel.queue_declare(self.queue, durable=True)
-            channel.queue_bind(self.queue, EXCHANGE, routing_key=BINDING)
-            channel.basic_qos(prefetch_count=PREFETCH)
-            replies = connection.channel()
-            replies.tx_select()  # one commit per batch: the broker has every reply
-            log.info("ingest: consuming %s", self.queue)
-            self._consume(channel, replies)
-        finally:
-            if connection.is_open:
-                try:
-                    connection.close()  # unacknowledged deliveries go back to the queue
-                except Exception:
-                    log.debug("closing the broker connection failed", exc_info=True)
-
-    def _consume(self, channel: Any, replies: Any) -> None:
-        pending: list[tuple[int, Message]] = []
-        deadline = 0.0
-        for method, _props, body in channel.consume(self.queue, inactivity_timeout=LINGER):
-            if method is not None:
-                if not pending:
-                    deadline = time.monotonic() + LINGER
-                pending.append((method.delivery_tag,
-                                Message(routing_key=method.routing_key, body=body)))
-            if pending and (method is None or len(pending) >= BATCH
-                            or time.monotonic() >= deadline):
-                self._flush(channel, replies, pending)
-                pending = []
-            if method is None or not pending:
-                self._maybe_purge()
-            if self.stop.is_set():
-                if pending:
-                    self._flush(channel, replies, pending)
-                channel.cancel()
-                return
-
-    def _flush(self, channel: Any, replies: Any, pending: list[tuple[int, Message]]) -> None:
-        answers = self._store([m for _, m in pending])
-        for reply in answers:
-            replies.basic_publish(EXCHANGE, reply.routing_key, reply.body,
-                                  pika.BasicProperties(content_type="application/json"))
-        if answers:
-            replies.tx_commit()
-        channel.basic_ack(delivery_tag=pending[-1][0], multiple=True)
 
     def _store(self, messages: list[Message]) -> list[Reply]:
         try:
@@ -403,20 +362,27 @@ class _Worker:
             return [r for m in messages for r in self._store([m])]
 
     def _maybe_purge(self) -> None:
+        """Keep the logs (:func:`logs.maintain`): partitions ahead, retention."""
         if time.monotonic() < self.next_purge:
             return
         days = self.oms.settings.broker.log_retention_days
         until = time.monotonic() + PURGE_SLICE
         try:
-            removed, done = logs.purge(sessionmaker=db.sessionmaker,
-                                       before=utcnow() - timedelta(days=days),
-                                       budget=lambda: time.monotonic() < until)
-        except SQLAlchemyError as exc:
-            log.warning("ingest: purging old logs failed (%s)", type(exc).__name__)
-            removed, done = 0, True
-        if removed:
-            log.info("ingest: removed %d log rows older than %d days", removed, days)
-        self.next_purge = time.monotonic() + (self.purge_every if done else 5.0)
+            kept = logs.maintain(sessionmaker=db.sessionmaker, now=utcnow(),
+                                 retention_days=days,
+                                 budget=lambda: time.monotonic() < until)
+        except SQLAlchemyError as exc:  # a lock not had in time, the database away: later
+            log.warning("ingest: keeping the logs failed (%s: %s)", type(exc).__name__,
+                        str(exc).splitlines()[0][:200] if str(exc) else "")
+            kept = logs.Maintenance(created=[], dropped=[], removed=0, done=True)
+        if kept.created:
+            log.info("ingest: log partitions made: %s", ", ".join(kept.created))
+        if kept.dropped:
+            log.info("ingest: log partitions older than %d days dropped: %s", days,
+                     ", ".join(kept.dropped))
+        if kept.removed:
+            log.info("ingest: removed %d log rows older than %d days", kept.removed, days)
+        self.next_purge = time.monotonic() + (self.purge_every if kept.done else 5.0)
 
 
 def run(app: Flask, stop: threading.Event, *, queue: str = QUEUE,
@@ -428,4 +394,6 @@ def run(app: Flask, stop: threading.Event, *, queue: str = QUEUE,
         log.warning("no broker configured (broker.amqp_url): ingest is off")
         stop.wait()
         return
-    _Worker(app, stop, url=url, queue=queue, purge_every=purge_every).run()
+    worker = _Worker(app, purge_every=purge_every)
+    BatchConsumer(url, queue, [BINDING], worker._store, stop, name="ingest", batch=BATCH,
+                  linger=LINGER, prefetch=PREFETCH, idle=worker._maybe_purge).run()

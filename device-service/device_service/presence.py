@@ -8,9 +8,11 @@ worker keeps the map in Redis (``Keys.channel_connections`` and
 events wait in a durable queue, ``oms.presence``, acknowledged only after the device row
 is committed, so none is lost while the worker is down.
 
-After a restart, a device marked online whose connection the broker no longer lists
-(the node was restarted too, or the event was lost) is set offline once the broker has
-had time to list its connections.
+After a restart, once the broker has had time to list its connections, a device marked
+online whose connection the broker no longer lists (the node was restarted too, or the
+event was lost, or it came when the map was gone) is set offline, and a device still
+connected whose map entries are gone (the platform's Redis was emptied by the restart)
+gets them back (:func:`reconcile`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -85,25 +88,61 @@ def _management(oms: OMSState) -> tuple[str, tuple[str, str]] | None:
 
 
 def reconcile(session: Session, oms: OMSState) -> int:
-    """Devices marked online with no connection the broker lists go offline; returns how
-    many. (Run once the broker has had ``RECONCILE_AFTER`` seconds to list them.)"""
+    """Bring the devices marked online in line with the connections the broker lists;
+    returns how many went offline. (Run once the broker has had ``RECONCILE_AFTER``
+    seconds to list them.)
+
+    - One with no listed connection goes offline (the node was restarted, or its
+      ``connection.closed`` found no map entry, or was lost).
+    - One that is still connected gets its map entries back when they are missing: a
+      platform restarted with its Redis emptied (``oms-stack``'s is not persistent)
+      would otherwise not see it leave, nor could it cut it off.
+    """
     management = _management(oms)
     if management is None:
         return 0
     base, auth = management
     listed = requests.get(f"{base}/api/connections?columns=name,user", auth=auth, timeout=10)
     listed.raise_for_status()
-    live = {item.get("user") for item in listed.json()}
+    live: dict[str, set[str]] = {}  # user ({dn}&{pk}) -> its connections' names
+    for item in listed.json():
+        if item.get("user") and item.get("name"):
+            live.setdefault(str(item["user"]), set()).add(str(item["name"]))
     cutoff = utcnow().timestamp() - RECONCILE_AFTER
+    known = oms.keys.channel_device_connection()
     changed = 0
     for device in session.scalars(select(Device).where(Device.status == "online")):
-        seen = device.last_online_at.timestamp() if device.last_online_at else 0
-        if f"{device.device_name}&{device.product_key}" not in live and seen < cutoff:
+        names = live.get(f"{device.device_name}&{device.product_key}")
+        mapped = oms.redis.hget(known, device.id)
+        if names:
+            if mapped not in names:  # still connected, but the map forgot it (or lags)
+                name = max(names)
+                pipe = oms.redis.pipeline(transaction=False)
+                if mapped is not None:
+                    pipe.hdel(oms.keys.channel_connections(), mapped)
+                pipe.hset(oms.keys.channel_connections(), name, device.id)
+                pipe.hset(known, device.id, name)
+                pipe.execute()
+            continue
+        if _seen(device) < cutoff:
             device.status = "offline"
-            oms.redis.hdel(oms.keys.channel_device_connection(), device.id)
+            pipe = oms.redis.pipeline(transaction=False)
+            if mapped is not None:
+                pipe.hdel(oms.keys.channel_connections(), mapped)
+            pipe.hdel(known, device.id)
+            pipe.execute()
             changed += 1
     session.flush()
     return changed
+
+
+def _seen(device: Device) -> float:
+    """When the device last connected, as a timestamp (SQLite's datetimes are naive UTC:
+    ``timestamp()`` would read them as local time)."""
+    seen = device.last_online_at
+    if seen is None:
+        return 0.0
+    return (seen if seen.tzinfo else seen.replace(tzinfo=UTC)).timestamp()
 
 
 def _product_disabled(app: Flask, oms: OMSState, event: ProductDisabled) -> None:

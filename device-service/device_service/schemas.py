@@ -6,16 +6,23 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StrictInt,
     StrictStr,
-    WithJsonSchema,
     model_validator,
 )
 
-from oms_shared import IntKey, Page, PageQuery, Schema, UtcDateTime
+from oms_shared import (
+    Integer,
+    IntKey,
+    Page,
+    PageQuery,
+    Schema,
+    TimeFilter,
+    UtcDateTime,
+    beyond_schema,
+    cursor_field,
+)
 
 MAX_AMOUNT = 100_000
 
@@ -28,7 +35,7 @@ DeviceStatus = Literal["produced", "inactive", "online", "offline", "disabled"]
 
 class BatchSubmit(Schema):
     name: Name
-    amount: Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT)]
+    amount: Annotated[Integer, Field(ge=1, le=MAX_AMOUNT)]
     product_id: ProductId
     batch_no: BatchNo
     remark: Remark = ""
@@ -133,70 +140,53 @@ class DeviceBriefs(BaseModel):
 # ---- what devices report -----------------------------------------------------------------
 
 Identifier = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]
-MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-
-
-def _time(value: Any) -> datetime:
-    """ISO 8601 (UTC unless it says otherwise) or epoch milliseconds, as a filter."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("must be an ISO 8601 time or epoch milliseconds")
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, int):
-        if not 0 <= value <= MAX_EPOCH_MS:
-            raise ValueError("epoch milliseconds out of range")
-        return datetime.fromtimestamp(value / 1000, UTC)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("must be an ISO 8601 time or epoch milliseconds") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-TimeFilter = Annotated[datetime, BeforeValidator(_time), WithJsonSchema({"anyOf": [
-    {"type": "string", "format": "date-time"}, {"type": "integer", "minimum": 0}]})]
 
 
 class LogCursor(NamedTuple):
-    """A position in a newest-first log: the last row seen (its time and id)."""
+    """A position in a newest-first log: the last row seen (its time and id), and the
+    walk's ``total`` as counted on its first page, with the ``scope`` (the filters) it
+    was counted for, so that the pages after it need not count again."""
 
     time: datetime
     id: int
+    total: int | None = None
+    scope: str = ""
 
     def encode(self) -> str:
         time = self.time if self.time.tzinfo else self.time.replace(tzinfo=UTC)
         micros = (time - EPOCH) // timedelta(microseconds=1)
-        raw = f"{micros}:{self.id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        raw = f"{micros}:{self.id}"
+        if self.total is not None:
+            raw += f":{self.total}:{self.scope}"
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, value: str) -> LogCursor:
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
-            micros, _, ident = raw.partition(":")
-            time = EPOCH + timedelta(microseconds=int(micros))
-            cursor = cls(time=time, id=int(ident))
+            parts = raw.split(":")
+            if len(parts) not in (2, 4):  # 2: a cursor from before totals were carried
+                raise ValueError(raw)
+            time = EPOCH + timedelta(microseconds=int(parts[0]))
+            total = int(parts[2]) if len(parts) == 4 else None
+            scope = parts[3] if len(parts) == 4 else ""
+            cursor = cls(time=time, id=int(parts[1]), total=total, scope=scope)
         except (ValueError, UnicodeDecodeError, OverflowError):
             raise ValueError("not a cursor this endpoint returned") from None
-        if cursor.id < 1:
+        if cursor.id < 1 or (cursor.total is not None and cursor.total < 0):
             raise ValueError("not a cursor this endpoint returned")
         return cursor
 
 
-def _cursor(value: Any) -> LogCursor:
-    if not isinstance(value, str) or not 1 <= len(value) <= 128:
-        raise ValueError("not a cursor this endpoint returned")
-    return LogCursor.decode(value)
-
-
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-Cursor = Annotated[LogCursor, BeforeValidator(_cursor),
-                   WithJsonSchema({"type": "string", "maxLength": 128})]
+Cursor = cursor_field(LogCursor, LogCursor.decode)
 
 
 class LogQuery(PageQuery):
     """A log page: offset paging by ``page``, or keyset paging after ``cursor`` (then
     ``page`` is not used). ``start_time``/``end_time`` are inclusive."""
+
+    model_config = ConfigDict(json_schema_extra=beyond_schema("start_time is after end_time"))
 
     cursor: Cursor | None = None
     start_time: TimeFilter | None = None

@@ -20,9 +20,38 @@ from device_service.schemas import (
     PropertyLogPage,
     PropertyValue,
 )
-from oms_shared import Api, Empty, Page, PageQuery, current_tenant, public, state
+from oms_shared import (
+    Api,
+    Conflict,
+    Empty,
+    File,
+    Header,
+    InvalidState,
+    NotFound,
+    Page,
+    PageQuery,
+    current_tenant,
+    public,
+    state,
+)
 
 api = Api("device", __name__)
+
+#: The credentials CSV (``/oms/produce/download/{id}``): what the document shows of it.
+CREDENTIALS = File(
+    media_type="text/csv",
+    description="the batch's credentials, one device a line after the header line",
+    headers={
+        "Content-Disposition": Header(
+            'attachment; filename="batch-{batch_no}.csv"',
+            {"type": "string", "pattern": r'^attachment; filename="batch-[A-Za-z0-9_.-]+\.csv"$'}),
+        "Content-Length": Header("the CSV's size in bytes, known up front: a stream cut "
+                                 "short is shorter", {"type": "string", "pattern": "^[0-9]+$"}),
+        "X-Device-Count": Header("the rows that follow the header line",
+                                 {"type": "string", "pattern": "^[0-9]+$"}),
+    },
+    schema={"type": "string", "pattern": "^{}\n({}\n)*$".format(
+        ",".join(flows.CSV_HEADER), ",".join(["[^,\n]+"] * len(flows.CSV_HEADER)))})
 
 
 def _page(rows: list, total: int, query: PageQuery) -> dict:
@@ -52,21 +81,22 @@ def produce_update(body: BatchUpdate, batch_id: str) -> object:
     return batches.update(session=db.session, batch=batch, data=body)
 
 
-@api.post("/oms/produce/remove/<batch_id>")
+@api.post("/oms/produce/remove/<batch_id>", errors=(InvalidState,))
 def produce_remove(body: Empty, batch_id: str) -> None:
     """Remove a pending batch and its devices (a confirmed batch: 40901)."""
     flows.remove_batch(session=db.session, oms=state(), tenant=current_tenant(),
                       batch_id=batch_id)
 
 
-@api.post("/oms/produce/submit", body=BatchSubmit, returns=BatchRead)
+@api.post("/oms/produce/submit", body=BatchSubmit, returns=BatchRead,
+          errors=(NotFound, Conflict, InvalidState), resource="batch")
 def produce_submit(body: BatchSubmit) -> object:
     """Produce a batch of ``amount`` devices (1..100000) of an enabled product."""
     return flows.submit_batch(session=db.session, oms=state(), tenant=current_tenant(),
                              data=body)
 
 
-@api.post("/oms/produce/confirm/<batch_id>", returns=BatchRead)
+@api.post("/oms/produce/confirm/<batch_id>", returns=BatchRead, errors=(InvalidState,))
 def produce_confirm(body: Empty, batch_id: str) -> object:
     """Put a pending batch formally into stock (twice: 40901)."""
     return flows.confirm_batch(session=db.session, tenant=current_tenant(), batch_id=batch_id)
@@ -80,7 +110,7 @@ def produce_devices(body: PageQuery, batch_id: str) -> dict:
     return _page(rows, total, body)
 
 
-@api.post("/oms/produce/download/<batch_id>")
+@api.post("/oms/produce/download/<batch_id>", returns=CREDENTIALS)
 def produce_download(body: Empty, batch_id: str) -> Response:
     """The batch's credentials as CSV (text/csv, streamed):
     ``device_id,product_key,device_name,device_secret,batch_no``. ``Content-Length`` and
@@ -97,7 +127,7 @@ def produce_download(body: Empty, batch_id: str) -> Response:
 # ---- devices in stock --------------------------------------------------------------------
 
 
-@api.post("/oms/device/list", body=DeviceList, returns=Page[DeviceRead])
+@api.post("/oms/device/list", body=DeviceList, returns=Page[DeviceRead], resource="device")
 def device_list(body: DeviceList) -> dict:
     """Devices in stock; ``name`` matches a substring."""
     rows, total = devices.get_all(session=db.session, tenant=current_tenant(), query=body)
@@ -122,21 +152,21 @@ def device_detail(body: Empty, device_id: str) -> object:
         key: PropertyValue(value=value, time=time) for key, (value, time) in latest.items()}})
 
 
-@api.post("/oms/device/remove/<device_id>")
+@api.post("/oms/device/remove/<device_id>", errors=(InvalidState,))
 def device_remove(body: Empty, device_id: str) -> None:
     """Remove a device in stock."""
     flows.remove_device(session=db.session, oms=state(), tenant=current_tenant(),
                         device_id=device_id)
 
 
-@api.post("/oms/device/disable/<device_id>", returns=DeviceRead)
+@api.post("/oms/device/disable/<device_id>", returns=DeviceRead, errors=(InvalidState,))
 def device_disable(body: Empty, device_id: str) -> object:
     """Disable a device: it can no longer connect."""
     return flows.disable_device(session=db.session, oms=state(), tenant=current_tenant(),
                                 device_id=device_id)
 
 
-@api.post("/oms/device/enable/<device_id>", returns=DeviceRead)
+@api.post("/oms/device/enable/<device_id>", returns=DeviceRead, errors=(InvalidState,))
 def device_enable(body: Empty, device_id: str) -> object:
     """Enable a disabled device again."""
     return flows.enable_device(session=db.session, oms=state(), tenant=current_tenant(),

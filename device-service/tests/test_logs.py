@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from device_service import ingest, logs
 from device_service.db import db
 from device_service.ingest import Message
 from device_service.models import EventLog, PropertyLog, RejectedMessage
+from device_service.schemas import LogCursor
 from oms_shared import ProductSnapshot, parse_thing_model
 from oms_shared.testing import ApiClient
 
@@ -106,6 +107,56 @@ def test_a_cursor_walk_sees_every_row_once_in_order(api, device, session):
     first = api.data(url, {"page_size": 3})
     after = api.data(url, {"page_size": 3, "cursor": first["next_cursor"], "page": 50})
     assert after["list"] == api.data(url, {"page_size": 3, "page": 2})["list"]
+
+
+@pytest.fixture
+def counts(app):
+    """The ``count(*)`` statements the database is sent, as a list that grows."""
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        if "count(" in statement.lower():
+            seen.append(statement)
+
+    engine = app.extensions["oms_db"].engine
+    event.listen(engine, "before_cursor_execute", note)
+    yield seen
+    event.remove(engine, "before_cursor_execute", note)
+
+
+def test_a_walk_counts_once_and_carries_the_total(api, device, session, counts):
+    url = f"/oms/device/property/logs/{device['id']}"
+    first = api.data(url, {"page_size": 7})
+    assert first["total"] == 25 and len(counts) == 1
+    # a report arriving during the walk: the walk keeps the total it began with
+    ingest.store(session, [message(device, id="late", time=T0 + 200_000,
+                                   params={"temperature": 1})],
+                 models=ingest.CatalogModels(api.app.extensions["oms"]))
+    session.commit()
+    body = {"page_size": 7, "cursor": first["next_cursor"]}
+    while True:
+        page = api.data(url, body)
+        assert page["total"] == 25
+        if page["next_cursor"] is None:
+            break
+        body["cursor"] = page["next_cursor"]
+    assert len(counts) == 1  # the cursor pages counted nothing
+    assert api.data(url, {"page_size": 7})["total"] == 26  # a new walk counts anew
+    # a cursor used with other filters, or one without a total, is counted again
+    again = api.data(url, {"page_size": 7, "identifier": "temperature",
+                           "cursor": first["next_cursor"]})
+    assert again["total"] == 25 - 1 + 1  # temperature rows: all but serial, plus late
+    plain = LogCursor(time=datetime(2025, 11, 28, 8, 0, 19, tzinfo=UTC), id=10**9).encode()
+    assert api.data(url, {"cursor": plain})["total"] == 26
+
+
+def test_the_last_page_needs_no_count(api, device, counts):
+    url = f"/oms/device/property/logs/{device['id']}"
+    assert api.data(url, {"page_size": 100})["total"] == 25
+    assert api.data(url, {"page_size": 10, "page": 3})["total"] == 25
+    assert counts == []
+    assert api.data(url, {"page_size": 10, "page": 4})["total"] == 25  # past the end
+    assert len(counts) == 1
 
 
 def test_filters(api, device):

@@ -11,14 +11,21 @@ import json
 import sys
 from pathlib import Path
 
+from flask import Flask
+
 from oms_shared import SERVICES, build_openapi, check_packages, load_settings
 
 
-def export() -> dict:
+def service_apps() -> list[Flask]:
+    """Every service's app, as its factory makes it."""
     check_packages()
-    apps = [importlib.import_module(spec.app_module).create_app() for spec in SERVICES
+    return [importlib.import_module(spec.app_module).create_app() for spec in SERVICES
             if spec.http]
-    return build_openapi(apps, version=load_settings().version)
+
+
+def export(apps: list[Flask] | None = None) -> dict:
+    return build_openapi(apps if apps is not None else service_apps(),
+                         version=load_settings().version)
 
 
 def main() -> None:

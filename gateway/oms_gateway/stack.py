@@ -11,6 +11,7 @@ same :class:`Stack` on free ports.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import ctypes
 import json
@@ -144,6 +145,8 @@ class Stack:
         env["OMS_BIND_ADDRESS"] = self.listen
         if not raw.get("jwt", {}).get("secret"):
             env["OMS_JWT__SECRET"] = self._persistent_secret()
+        if not raw.get("secrets", {}).get("keys"):
+            env["OMS_SECRETS__KEYS"], env["OMS_SECRETS__CURRENT"] = self._persistent_keyring()
         for spec in self.http:
             env[f"OMS_{spec.name.upper()}__URL"] = f"http://127.0.0.1:{self.ports[spec.name][0]}"
         self.needs_private_redis = not raw.get("redis", {}).get("url")
@@ -162,6 +165,27 @@ class Stack:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    def _persistent_keyring(self) -> tuple[str, str]:
+        """``data/secrets.keys``: the keys that seal device and product secrets at rest,
+        one ``<id>:<base64 of 32 bytes>`` a line, the last one current; one is made on
+        the first start. To rotate: add a line, start again, run ``secrets-rotate``."""
+        path = self.data_dir / "secrets.keys"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            key = base64.b64encode(secrets.token_bytes(32)).decode()
+            with os.fdopen(fd, "w") as handle:
+                handle.write("# Keys sealing device and product secrets: <id>:<base64 of 32"
+                             " bytes>, the last line current.\n"
+                             "# Rotate: add a line, restart, then"
+                             " flask --app <svc>_service.app secrets-rotate.\n"
+                             f"k{secrets.token_hex(4)}:{key}\n")
+        lines = [line.strip() for line in path.read_text().splitlines()
+                 if line.strip() and not line.lstrip().startswith("#")]
+        if not lines:
+            raise RuntimeError(f"{path} holds no key")
+        return ",".join(lines), lines[-1].split(":", 1)[0]
 
     @property
     def port(self) -> int:

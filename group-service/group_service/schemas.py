@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from oms_shared import PageQuery, Schema, UtcDateTime, ValidationFailed
 
@@ -70,19 +70,30 @@ class MemberItem(BaseModel):
 class DeviceRefs(Schema):
     """``device_id`` (one) or ``device_ids`` (up to 1,000): exactly one of them."""
 
+    # the rule below, as JSON Schema states it (null is the same as absent)
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["device_id"], "properties": {"device_id": {"type": "string"},
+                                                   "device_ids": {"type": "null"}}},
+        {"required": ["device_ids"], "properties": {"device_ids": {"type": "array"},
+                                                    "device_id": {"type": "null"}}},
+    ]})
+
     device_id: Ref | None = None
     device_ids: Refs | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DeviceRefs:
+        if (self.device_id is None) == (self.device_ids is None):
+            raise ValidationFailed.field("device_ids",
+                                         "give exactly one of device_id and device_ids")
+        return self
 
     @property
     def single(self) -> bool:
         return self.device_id is not None
 
     def ids(self) -> list[str]:
-        """The ids asked for, each once, in the order given; 40001 unless exactly one of
-        the two fields was given."""
-        if (self.device_id is None) == (self.device_ids is None):
-            raise ValidationFailed.field("device_ids",
-                                         "give exactly one of device_id and device_ids")
+        """The ids asked for, each once, in the order given."""
         return list(dict.fromkeys(self.device_ids or [self.device_id or ""]))
 
 

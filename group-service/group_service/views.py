@@ -14,7 +14,7 @@ from group_service.schemas import (
     MemberRead,
     MemberRemove,
 )
-from oms_shared import Api, Empty, Page, PageQuery, current_tenant, state
+from oms_shared import Api, Conflict, Empty, NotFound, Page, PageQuery, current_tenant, state
 
 api = Api("group", __name__)
 
@@ -25,13 +25,15 @@ def group_list(body: GroupList) -> dict:
     return flows.get_all(session=db.session, tenant=current_tenant(), query=body)
 
 
-@api.post("/oms/group/add", body=GroupCreate, returns=GroupRead)
+@api.post("/oms/group/add", body=GroupCreate, returns=GroupRead, errors=(NotFound, Conflict),
+          resource="group")
 def group_add(body: GroupCreate) -> object:
     """Add a group; ``name`` is unique in the tenant, ``owner_id`` a user of the tenant."""
     return flows.create(session=db.session, oms=state(), tenant=current_tenant(), data=body)
 
 
-@api.post("/oms/group/update/<group_id>", body=GroupUpdate, returns=GroupRead)
+@api.post("/oms/group/update/<group_id>", body=GroupUpdate, returns=GroupRead,
+          errors=(Conflict,))
 def group_update(body: GroupUpdate, group_id: str) -> object:
     """Rename a group or give it another owner."""
     return flows.update(session=db.session, oms=state(), tenant=current_tenant(),

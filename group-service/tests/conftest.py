@@ -34,7 +34,7 @@ def user_service_stand_in(config: dict[str, Any], users: dict[str, dict[str, Any
     OMS().init_app(app, service="user", config=config)
     api = Api("user_stand_in", __name__)
 
-    @api.post("/internal/user/brief", body=UserIds)
+    @api.post("/internal/user/brief", body=UserIds, returns=dict[str, Any])
     def user_brief(body: UserIds) -> dict[str, Any]:
         found = [users[i] for i in body.user_ids if users.get(i, {}).get("tenant")
                  == current_tenant()]

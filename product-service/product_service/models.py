@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from oms_shared import Base, utcnow
+from oms_shared import Base, EncryptedString, utcnow
 
 FIRST_PRODUCT_ID = 10000
 
@@ -39,7 +39,9 @@ class Product(ProductBase):
     name: Mapped[str] = mapped_column(String(64))
     code: Mapped[str] = mapped_column(String(64))
     product_key: Mapped[str] = mapped_column(String(64))
-    product_secret: Mapped[str] = mapped_column(String(128))
+    #: sealed at rest (AES-GCM under secrets.keys); loaded (and opened) only when read:
+    #: lists never show it
+    product_secret: Mapped[str] = mapped_column(EncryptedString(128), deferred=True)
     status: Mapped[str] = mapped_column(String(16), default="enable")
     thing_model: Mapped[dict[str, Any]] = mapped_column(JSON)
     revision: Mapped[int] = mapped_column(Integer, default=1)  # one more on every change

@@ -2,50 +2,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from oms_shared import PageQuery, Schema, UtcDateTime, parse_thing_model
+from oms_shared import PageQuery, Schema, ThingModelInput, UtcDateTime, refused
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
-Code = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[^\s]+$")]
+Code = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[^\s\x00]+$")]
 ProductKey = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
 ProductSecret = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]{8,128}$")]
 Status = Literal["enable", "disable"]
-
-
-def _model(value: Any) -> dict[str, Any]:
-    """The thing model, as a JSON string or an object, parsed and given back in full form."""
-    return parse_thing_model(value).as_dict()
+#: ``product_key`` in an update: refused, whatever its value (null too)
+FixedKey = refused("cannot be changed after the product is created: devices are bound to it")
 
 
 class ProductCreate(Schema):
     name: Name
     code: Code
-    thing_model: Any = Field(None, validate_default=True)
+    #: the model parsed and given back in full form (null: an empty model)
+    thing_model: ThingModelInput = Field(None, validate_default=True)
     product_key: ProductKey | None = None
     product_secret: ProductSecret | None = None
     status: Status = "enable"
-
-    _parse_model = field_validator("thing_model", mode="before")(_model)
 
 
 class ProductUpdate(Schema):
     name: Name | None = None
     code: Code | None = None
-    thing_model: Any = None
+    thing_model: ThingModelInput | None = None  # null: unchanged
     product_secret: ProductSecret | None = None
     status: Status | None = None
-    product_key: None = Field(None, description="cannot be changed: devices are bound to it")
-
-    @field_validator("thing_model", mode="before")
-    @classmethod
-    def _parse_model(cls, value: Any) -> dict[str, Any] | None:
-        return None if value is None else _model(value)
-
-    @field_validator("product_key", mode="before")
-    @classmethod
-    def _immutable(cls, value: Any) -> None:
-        raise ValueError("cannot be changed after the product is created")
+    product_key: FixedKey = None
 
 
 class ProductList(PageQuery):

@@ -243,6 +243,18 @@ def test_the_registry_and_the_token_cache_work_on_a_cluster(client):
     assert client.get(key) == '{"token": "t"}'
 
 
+def test_the_quota_works_on_a_cluster(client):
+    """One key per app's bucket, on whichever node holds it; the script runs there."""
+    from oms_shared._quota import Quota
+
+    quota = Quota(client, KEYS, rate=1, burst=2)
+    apps = [f"app-{n}" for n in range(8)]
+    assert len({client.get_node_from_key(KEYS.quota(a)).name for a in apps}) > 1
+    for app_id in apps:
+        assert [quota.take(app_id) for _ in range(2)] == [None, None]
+        assert 0 < quota.take(app_id) <= 1
+
+
 def test_events_flow_and_a_poison_entry_is_parked_on_a_cluster(client):
     def handler(event: DevicesRemoved) -> None:
         if event.device_ids == ["bad"]:

@@ -1,8 +1,10 @@
-from oms_shared import Api, state
+from oms_shared import OPERATOR, Api, state
 from system_service import configuration, services
 from system_service.schemas import ServiceList, SettingInfo
 
-api = Api("system", __name__)
+#: The platform's own endpoints (internal addresses, ports, environment): operator apps
+#: only; the token check answers any other app 403/40300.
+api = Api("system", __name__, scope=OPERATOR)
 
 
 @api.post("/pms/system/setting/info", returns=SettingInfo)

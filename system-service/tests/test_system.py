@@ -31,7 +31,8 @@ def client(app):
 
 @pytest.fixture
 def headers(app):
-    return {"Token": token_for(app)}
+    """An operator app's token: the system endpoints are the platform's."""
+    return {"Token": token_for(app, app_id="operator-app", scope="operator")}
 
 
 def test_setting_info_shows_the_configuration(client, headers):
@@ -51,6 +52,13 @@ def test_setting_info_shows_no_secret(app, client, headers):
 
 def test_setting_info_needs_a_token(client):
     assert client.post("/pms/system/setting/info").get_json()["code"] == 40100
+
+
+@pytest.mark.parametrize("path", ["/pms/system/setting/info", "/pms/system/service/list"])
+def test_a_tenant_apps_token_is_refused_with_40300(app, client, path):
+    response = client.post(path, headers={"Token": token_for(app, app_id="tenant-app")})
+    assert (response.status_code, response.get_json()["code"]) == (403, 40300)
+    assert "0.0.0.0" not in response.get_data(as_text=True)
 
 
 def test_service_list_judges_instances_by_their_heartbeat(app, client, headers, redis_client):

@@ -1,4 +1,14 @@
-from oms_shared import Api, Empty, Page, PageQuery, current_tenant, state
+from oms_shared import (
+    Api,
+    Conflict,
+    Empty,
+    InvalidState,
+    NotFound,
+    Page,
+    PageQuery,
+    current_tenant,
+    state,
+)
 from user_service import flows, users
 from user_service.db import db
 from user_service.schemas import (
@@ -25,13 +35,14 @@ def user_list(body: UserList) -> dict:
     return flows.get_all(session=db.session, tenant=current_tenant(), query=body)
 
 
-@api.post("/oms/user/add", body=UserCreate, returns=UserRead)
+@api.post("/oms/user/add", body=UserCreate, returns=UserRead, errors=(Conflict,),
+          resource="user")
 def user_add(body: UserCreate) -> object:
     """Add a user; the password is stored only as an argon2id hash, never returned."""
     return flows.create(session=db.session, tenant=current_tenant(), data=body)
 
 
-@api.post("/oms/user/update/<user_id>", body=UserUpdate, returns=UserRead)
+@api.post("/oms/user/update/<user_id>", body=UserUpdate, returns=UserRead, errors=(Conflict,))
 def user_update(body: UserUpdate, user_id: str) -> object:
     """Change a user's username, password, nickname or status."""
     return flows.update(session=db.session, tenant=current_tenant(), user_id=user_id,
@@ -50,13 +61,14 @@ def user_remove(body: Empty, user_id: str) -> None:
     flows.remove(session=db.session, oms=state(), tenant=current_tenant(), user_id=user_id)
 
 
-@api.post("/oms/user/bind", body=BindingCreate, returns=BindingRead)
+@api.post("/oms/user/bind", body=BindingCreate, returns=BindingRead,
+          errors=(NotFound, InvalidState))
 def user_bind(body: BindingCreate) -> object:
     """Bind a user to a stocked device as ``owner`` or ``member``; one owner a device."""
     return flows.bind(session=db.session, oms=state(), tenant=current_tenant(), data=body)
 
 
-@api.post("/oms/user/unbind", body=BindingDelete)
+@api.post("/oms/user/unbind", body=BindingDelete, errors=(NotFound,))
 def user_unbind(body: BindingDelete) -> None:
     """Undo a binding."""
     flows.unbind(session=db.session, oms=state(), tenant=current_tenant(), data=body)

@@ -8,7 +8,7 @@ Three modules are public by name because tools load them by path:
 ``oms_shared.testing`` (the services' test kit).
 """
 
-from oms_shared._api import Api, Empty
+from oms_shared._api import Api, Empty, File, Header
 from oms_shared._auth import current_caller, current_tenant, public
 from oms_shared._bindings import BindingCache, Role
 from oms_shared._broker import BatchConsumer, BrokerMessage, Publisher, topic_key
@@ -19,7 +19,14 @@ from oms_shared._catalog import (
     fetch_product,
 )
 from oms_shared._client import ServiceClient
-from oms_shared._cursors import Cursor, HistoryPage, HistoryQuery, TimeFilter, history_page
+from oms_shared._cursors import (
+    Cursor,
+    HistoryPage,
+    HistoryQuery,
+    TimeFilter,
+    cursor_field,
+    history_page,
+)
 from oms_shared._database import (
     Base,
     Database,
@@ -75,6 +82,10 @@ from oms_shared._ports import free_port
 from oms_shared._redis_client import connect as connect_redis
 from oms_shared._registry import Registry
 from oms_shared._revocation import RevocationStore
+from oms_shared._secrets import EncryptedString, Keyring, KeyringError
+from oms_shared._secrets import attach as attach_keyring
+from oms_shared._secrets import rotate as rotate_secrets
+from oms_shared._secrets import unseal as unseal_secrets
 from oms_shared._service_tokens import service_token
 from oms_shared._services import (
     SERVICE_NAMES,
@@ -92,6 +103,7 @@ from oms_shared._settings import (
 )
 from oms_shared._thing_model import (
     ThingModel,
+    ThingModelInput,
     check_event,
     check_property_set,
     check_report,
@@ -99,17 +111,28 @@ from oms_shared._thing_model import (
 )
 from oms_shared._thing_model import parse as parse_thing_model
 from oms_shared._times import UtcDateTime, utcnow
-from oms_shared._tokens import Claims
+from oms_shared._tokens import OPERATOR, SCOPES, TENANT, Claims
 from oms_shared._tokens import decode as decode_token
 from oms_shared._tokens import issue as encode_token
 from oms_shared._tombstones import Tombstone, bury, claim_alive, purge_buried
-from oms_shared._validation import IntKey, Schema, validate
+from oms_shared._validation import (
+    Integer,
+    IntKey,
+    Schema,
+    accepts,
+    beyond_schema,
+    refused,
+    validate,
+)
 from oms_shared._version import __version__
 
 __all__ = [
     "OMS",
+    "OPERATOR",
+    "SCOPES",
     "SERVICES",
     "SERVICE_NAMES",
+    "TENANT",
     "Api",
     "BadRequest",
     "BadSignature",
@@ -126,14 +149,20 @@ __all__ = [
     "DeviceTimeout",
     "DevicesRemoved",
     "Empty",
+    "EncryptedString",
     "EndpointNotFound",
     "Event",
+    "File",
     "Forbidden",
+    "Header",
     "HistoryPage",
     "HistoryQuery",
     "IntKey",
+    "Integer",
     "InternalError",
     "InvalidState",
+    "Keyring",
+    "KeyringError",
     "Keys",
     "MethodNotAllowed",
     "NotFound",
@@ -159,6 +188,7 @@ __all__ = [
     "SettingsError",
     "StaleTimestamp",
     "ThingModel",
+    "ThingModelInput",
     "TimeFilter",
     "TokenInvalid",
     "Tombstone",
@@ -169,6 +199,9 @@ __all__ = [
     "UtcDateTime",
     "ValidationFailed",
     "__version__",
+    "accepts",
+    "attach_keyring",
+    "beyond_schema",
     "build_openapi",
     "bury",
     "check_event",
@@ -182,6 +215,7 @@ __all__ = [
     "contains",
     "current_caller",
     "current_tenant",
+    "cursor_field",
     "decode_token",
     "delete_or_404",
     "encode_token",
@@ -204,11 +238,14 @@ __all__ = [
     "publish_now",
     "purge_buried",
     "raw_settings",
+    "refused",
+    "rotate_secrets",
     "service_spec",
     "service_token",
     "state",
     "str_id",
     "topic_key",
+    "unseal_secrets",
     "utcnow",
     "validate",
 ]

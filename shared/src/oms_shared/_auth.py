@@ -1,4 +1,11 @@
-"""The caller of a request: token check before every non-public endpoint."""
+"""The caller of a request: token check before every non-public endpoint.
+
+In order: the token (signature, claims, expiry), its app's live generation
+(revocation), the app's request quota (``oms_shared._quota``: 429 with
+``Retry-After``), then the scope the endpoint requires (``requires_scope``, set by
+``Api(..., scope=)``: 403/40300 to an app without it). One place for all endpoints:
+no view checks a caller itself.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,10 @@ from typing import TypeVar
 
 from flask import current_app, g, request
 
-from oms_shared._errors import Unauthenticated
-from oms_shared._tokens import Claims, decode
+from oms_shared._errors import Forbidden, Unauthenticated
+from oms_shared._tokens import SCOPES, Claims, decode
 
-__all__ = ["authenticate", "current_caller", "current_tenant", "public"]
+__all__ = ["authenticate", "current_caller", "current_tenant", "public", "requires_scope"]
 
 F = TypeVar("F", bound=Callable)
 
@@ -19,6 +26,25 @@ def public(view: F) -> F:
     """Mark a view as callable without a token."""
     view.oms_public = True  # type: ignore[attr-defined]
     return view
+
+
+def requires_scope(scope: str) -> Callable[[F], F]:
+    """Mark a view as callable only with a token of an app of ``scope`` (``operator``)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def mark(view: F) -> F:
+        view.oms_scope = scope  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def _counted(rule: str, claims: Claims) -> bool:
+    """Whether a request counts against its app's quota: not a call between services
+    (an ``/internal/`` endpoint, which the gateway never routes, or a service's own
+    token, ``service:<name>``)."""
+    return not (rule.startswith("/internal/") or claims.app_id.startswith("service:"))
 
 
 def current_caller() -> Claims:
@@ -58,4 +84,10 @@ def authenticate() -> None:
                     issuer=state.settings.jwt.issuer)
     state.revocations.check(claims, state.extra.get("revocation_watcher"))
     g.oms_caller = claims
+    if _counted(request.url_rule.rule, claims):
+        state.quota.check(claims.app_id)
+    needed = getattr(view, "oms_scope", None)
+    if needed is not None and claims.scope != needed:
+        raise Forbidden(f"this endpoint is for {needed} apps; this app's scope is "
+                        f"{claims.scope}")
 

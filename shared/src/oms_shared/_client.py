@@ -11,6 +11,7 @@ from the product service stays a 40401.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -20,6 +21,10 @@ from requests.adapters import HTTPAdapter
 
 from oms_shared import _errors as errors
 from oms_shared._settings import Settings
+
+#: A peer's path: segments of letters, digits, ``_`` and ``-`` only (no ``..``, ``?``,
+#: ``%``: nothing a caller's id could make into another endpoint).
+_PATH = re.compile(r"(/[A-Za-z0-9_-]+)+")
 
 __all__ = ["ServiceClient"]
 
@@ -63,6 +68,9 @@ class ServiceClient:
              token: str | None = None, idempotent: bool = False,
              timeout: float | None = None) -> Any:
         """POST to a peer and return the envelope's ``data``; raise its error."""
+        if not _PATH.fullmatch(path):
+            # an id from a request made into a path: check it is an id first (str_id)
+            raise ValueError(f"not a path of plain segments: {path!r}")
         url = self.base_url(service) + path
         headers = self._headers(token)
         timeout = timeout or self.settings.service_timeout

@@ -12,41 +12,57 @@ history endpoint extends; :class:`HistoryPage` the answer (a page plus
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
-from pydantic import BeforeValidator, WithJsonSchema, model_validator
+from pydantic import ConfigDict, Field, StrictStr, model_validator
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from oms_shared._pagination import Page, PageQuery
+from oms_shared._validation import Integer, accepts, beyond_schema
 
-__all__ = ["Cursor", "HistoryPage", "HistoryQuery", "TimeFilter", "history_page"]
+__all__ = ["BAD_CURSOR", "NOT_A_TIME", "ORDER", "Cursor", "CursorField", "HistoryPage",
+           "HistoryQuery", "TimeFilter", "cursor_field", "history_page"]
 
 T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+#: An ISO 8601 time as a filter takes it: date and time to the second, a fraction, and an
+#: offset (none: UTC), e.g. ``2026-11-28T08:00:00.000Z``.
+ISO_TIME = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+            r"(Z|[+-][0-9]{2}:[0-9]{2})?$")
+#: The forms of a time filter: an ISO 8601 time, or epoch milliseconds (a number, or
+#: digits as text).
+TimeForms = (Annotated[StrictStr, Field(pattern=ISO_TIME)]
+             | Annotated[StrictStr, Field(pattern=r"^[0-9]{1,15}$")]
+             | Annotated[Integer, Field(ge=0, le=MAX_EPOCH_MS)])
+# refusals beyond the forms (the document lists them: ``x-oms-checks``)
+NOT_A_TIME = "not a time that exists"
+ORDER = "start_time is after end_time"
+BAD_CURSOR = "not a cursor this endpoint returned"
 
 
-def _time(value: Any) -> datetime:
-    """ISO 8601 (UTC unless it says otherwise) or epoch milliseconds, as a filter."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("must be an ISO 8601 time or epoch milliseconds")
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+def _time(value: str | int) -> datetime:
+    """A time filter in one of its forms, as a UTC time (UTC unless it says otherwise)."""
+    if isinstance(value, str) and value.isdigit():
         value = int(value)
-    if isinstance(value, int):
-        if not 0 <= value <= MAX_EPOCH_MS:
-            raise ValueError("epoch milliseconds out of range")
-        return datetime.fromtimestamp(value / 1000, UTC)
     try:
+        if isinstance(value, int):
+            if value > MAX_EPOCH_MS:
+                raise ValueError(value)
+            return datetime.fromtimestamp(value / 1000, UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("must be an ISO 8601 time or epoch milliseconds") from None
+    except (ValueError, OverflowError):
+        raise ValueError(f"{NOT_A_TIME} (a day, hour or offset out of range)") from None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-TimeFilter = Annotated[datetime, BeforeValidator(_time), WithJsonSchema({"anyOf": [
-    {"type": "string", "format": "date-time"}, {"type": "integer", "minimum": 0}]})]
+TimeFilter = Annotated[datetime, accepts(TimeForms, "must be an ISO 8601 time "
+                                                    "(2026-11-28T08:00:00.000Z) or epoch "
+                                                    "milliseconds", then=_time),
+                       Field(json_schema_extra=beyond_schema(NOT_A_TIME))]
 
 
 class Cursor(NamedTuple):
@@ -69,25 +85,33 @@ class Cursor(NamedTuple):
             time = EPOCH + timedelta(microseconds=int(micros))
             cursor = cls(time=time, id=int(ident))
         except (ValueError, UnicodeDecodeError, OverflowError):
-            raise ValueError("not a cursor this endpoint returned") from None
+            raise ValueError(BAD_CURSOR) from None
         if cursor.id < 1:
-            raise ValueError("not a cursor this endpoint returned")
+            raise ValueError(BAD_CURSOR)
         return cursor
 
 
-def _cursor(value: Any) -> Cursor:
-    if not isinstance(value, str) or not 1 <= len(value) <= 128:
-        raise ValueError("not a cursor this endpoint returned")
-    return Cursor.decode(value)
+#: What a cursor looks like (what :meth:`Cursor.encode` makes: URL-safe base64); which
+#: ones the endpoint made, no schema can say.
+CursorText = Annotated[StrictStr, Field(min_length=1, max_length=128,
+                                        pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-CursorField = Annotated[Cursor, BeforeValidator(_cursor),
-                        WithJsonSchema({"type": "string", "maxLength": 128})]
+def cursor_field(kind: Any, decode: Callable[[str], Any]) -> Any:
+    """The type of a body field holding a cursor of ``kind``, read by ``decode`` (which
+    raises ``ValueError`` for one the endpoint did not make)."""
+    return Annotated[kind, accepts(CursorText, BAD_CURSOR, then=decode),
+                     Field(json_schema_extra=beyond_schema(BAD_CURSOR))]
+
+
+CursorField = cursor_field(Cursor, Cursor.decode)
 
 
 class HistoryQuery(PageQuery):
     """A history page: offset paging by ``page``, or keyset paging after ``cursor``
     (then ``page`` is not used). ``start_time``/``end_time`` are inclusive."""
+
+    model_config = ConfigDict(json_schema_extra=beyond_schema(ORDER))
 
     cursor: CursorField | None = None
     start_time: TimeFilter | None = None
@@ -96,7 +120,7 @@ class HistoryQuery(PageQuery):
     @model_validator(mode="after")
     def _ordered(self) -> HistoryQuery:
         if self.start_time and self.end_time and self.start_time > self.end_time:
-            raise ValueError("start_time is after end_time")
+            raise ValueError(ORDER)
         return self
 
 

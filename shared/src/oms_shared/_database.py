@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from oms_shared import _migrations as migrations
 from oms_shared._envelope import error_for, error_response
 from oms_shared._errors import NotFound
+from oms_shared._secrets import attach
 
 __all__ = ["MAX_INT_ID", "Base", "Database", "delete_or_404", "end_read", "get_in_tenant",
            "get_or_404", "int_id", "make_engine", "new_uuid", "on_commit", "on_finish", "str_id"]
@@ -118,7 +119,9 @@ class Database:
         oms = app.extensions["oms"]
         url = oms.settings.database_url(oms.service)
         package = app.import_name.split(".")[0]
-        app.extensions["oms_db"] = _State(make_engine(url), metadata, oms.service, package)
+        engine = make_engine(url)
+        attach(engine, oms.secrets)  # its encrypted columns seal and open with the service's keys
+        app.extensions["oms_db"] = _State(engine, metadata, oms.service, package)
         app.after_request(self._commit)
         app.teardown_request(self._close)
 

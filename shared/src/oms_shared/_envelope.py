@@ -20,7 +20,8 @@ __all__ = ["error_for", "error_response", "register_error_handlers", "render", "
 
 log = logging.getLogger("oms.errors")
 
-#: Seconds a 429 asks the caller to wait (``Retry-After``).
+#: Seconds a 429 asks the caller to wait (``Retry-After``) unless the error says
+#: (``RateLimited.retry_after``: an app's quota).
 RETRY_AFTER = 1
 
 _HTTP_TO_ERROR: dict[int, type[errors.OMSError]] = {
@@ -32,7 +33,8 @@ _HTTP_TO_ERROR: dict[int, type[errors.OMSError]] = {
 }
 
 
-def render(status: int, code: int, message: str, data: Any) -> Response:
+def render(status: int, code: int, message: str, data: Any, *,
+           retry_after: int = RETRY_AFTER) -> Response:
     request_id = g.get("oms_request_id", "")
     body = json.dumps(
         {"code": code, "message": message, "data": data, "request_id": request_id},
@@ -41,7 +43,7 @@ def render(status: int, code: int, message: str, data: Any) -> Response:
     )
     response = Response(body, status=status, mimetype="application/json")
     if status == 429:  # every rate-limited answer says when to come back
-        response.headers["Retry-After"] = str(RETRY_AFTER)
+        response.headers["Retry-After"] = str(max(1, retry_after))
     return response
 
 
@@ -58,7 +60,8 @@ def success_json(data: bytes) -> Response:
 
 
 def error_response(error: errors.OMSError) -> Response:
-    return render(error.status, error.code, error.message, error.data)
+    return render(error.status, error.code, error.message, error.data,
+                  retry_after=getattr(error, "retry_after", RETRY_AFTER))
 
 
 @functools.cache

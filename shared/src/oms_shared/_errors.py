@@ -20,7 +20,7 @@ Every error a client can see is an :class:`OMSError`; the envelope handler
     ├── InvalidState          409 40901  not allowed in the current state
     ├── DeviceOffline         409 40910
     ├── PayloadTooLarge       413 41300
-    ├── RateLimited           429 42900
+    ├── RateLimited           429 42900  Retry-After: retry_after seconds
     ├── InternalError         500 50000  (never carries a stack trace)
     ├── Unavailable           503 50300  database, Redis, broker or peer down
     └── DeviceTimeout         504 50400
@@ -62,6 +62,9 @@ class OMSError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[int] = 50000
     default_message: ClassVar[str] = "internal error"
+    #: JSON Schema of the envelope's ``data`` for this error (what the OpenAPI document
+    #: shows): null unless the class builds something, next to where it builds it.
+    data_schema: ClassVar[dict[str, Any]] = {"type": "null"}
 
     def __init__(self, message: str | None = None, *, data: Any = None) -> None:
         self.message = message or self.default_message
@@ -78,6 +81,10 @@ FieldError = dict[str, str]
 
 class ValidationFailed(OMSError):
     status, code, default_message = 400, 40001, "validation failed"
+    data_schema = {"type": "object", "required": ["errors"], "properties": {"errors": {
+        "type": "array", "items": {"type": "object", "required": ["field", "message"],
+                                   "properties": {"field": {"type": "string"},
+                                                  "message": {"type": "string"}}}}}}
 
     def __init__(self, errors: list[FieldError], message: str | None = None) -> None:
         self.errors = errors
@@ -133,6 +140,8 @@ class MethodNotAllowed(OMSError):
 
 class Conflict(OMSError):
     status, code, default_message = 409, 40900, "duplicate value"
+    data_schema = {"type": "object", "required": ["field"],
+                   "properties": {"field": {"type": "string"}}}
 
     def __init__(self, field: str, message: str | None = None) -> None:
         super().__init__(message or f"{field} already exists", data={"field": field})
@@ -140,6 +149,8 @@ class Conflict(OMSError):
 
 class InvalidState(OMSError):
     status, code, default_message = 409, 40901, "not allowed in the current state"
+    #: null, or what the refusal names (a second owner: ``owner_id``, the current one)
+    data_schema = {"type": ["object", "null"]}
 
 
 class DeviceOffline(OMSError):
@@ -153,6 +164,10 @@ class PayloadTooLarge(OMSError):
 class RateLimited(OMSError):
     status, code, default_message = 429, 42900, "rate limited"
 
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        self.retry_after = max(1, int(retry_after))  # seconds: the Retry-After header
+        super().__init__(message)
+
 
 class InternalError(OMSError):
     status, code, default_message = 500, 50000, "internal error"
@@ -163,7 +178,12 @@ class Unavailable(OMSError):
 
 
 class DeviceTimeout(OMSError):
+    """Also the gateway's 504 (a service did not answer in time), whose data is null."""
+
     status, code, default_message = 504, 50400, "the device did not answer in time"
+    data_schema = {"anyOf": [{"type": "null"}, {
+        "type": "object", "required": ["message_id"],
+        "properties": {"message_id": {"type": "string"}}}]}
 
 
 def _all_subclasses(cls: type[OMSError]) -> list[type[OMSError]]:

@@ -23,9 +23,11 @@ from oms_shared._client import ServiceClient
 from oms_shared._envelope import register_error_handlers
 from oms_shared._health import blueprint as health_blueprint
 from oms_shared._keys import Keys
+from oms_shared._quota import Quota
 from oms_shared._redis_client import RedisClient, connect
 from oms_shared._registry import Registry
 from oms_shared._revocation import RevocationStore
+from oms_shared._secrets import Keyring, encrypted_columns, keyring_for, rotate
 from oms_shared._settings import SERVICE_NAMES, Settings, SettingsError, load_settings
 
 __all__ = ["OMS", "OMSState", "state"]
@@ -48,6 +50,9 @@ class OMSState:
     guard: ProductGuard
     registry: Registry
     bindings: BindingCache
+    quota: Quota
+    #: seals and opens the secrets stored encrypted (``EncryptedString`` columns)
+    secrets: Keyring
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -84,7 +89,10 @@ class OMS:
                              revocations=RevocationStore(client, keys),
                              catalog=ProductCatalog(client, keys),
                              guard=ProductGuard(client, keys),
-                             registry=Registry(client, keys))
+                             registry=Registry(client, keys),
+                             quota=Quota(client, keys, rate=settings.quota.rate_per_second,
+                                         burst=settings.quota.burst),
+                             secrets=keyring_for(settings))
         app.extensions["oms"] = oms_state
         logs.configure(service, settings.log_level)
         app.before_request_funcs.setdefault(None, []).insert(0, _before)
@@ -93,6 +101,7 @@ class OMS:
         app.register_blueprint(health_blueprint)
         app.cli.add_command(init_db)
         app.cli.add_command(db_revision)
+        app.cli.add_command(secrets_rotate)
         return oms_state
 
 
@@ -142,3 +151,25 @@ def db_revision(message: str) -> None:
         raise click.ClickException(f"{state().service} has no database")
     migrations.revision(database.engine, database.metadata, service=database.service,
                         package=database.package, message=message)
+
+
+@click.command("secrets-rotate")
+@click.option("--chunk", default=1000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Rows per transaction.")
+@with_appcontext
+def secrets_rotate(chunk: int) -> None:
+    """Seal every encrypted value (device, product secrets) under the current key
+    (secrets.current): values of older keys, and plaintext left from before encryption.
+    Chunk by chunk, each its own transaction; safe to run on a live platform and again."""
+    database = current_app.extensions.get("oms_db")
+    columns = list(encrypted_columns(database.metadata)) if database is not None else []
+    if not columns:
+        click.echo(f"{state().service}: no encrypted columns")
+        return
+    with database.engine.connect() as connection:
+        for table, column in columns:
+            report = rotate(connection, table, column, chunk=chunk)
+            click.echo(f"{state().service}: {table.name}.{column.name} under key "
+                       f"{state().secrets.current!r}: {report.resealed} resealed, "
+                       f"{report.plaintext} plaintext sealed, {report.unchanged} already "
+                       f"current, {report.skipped} changed meanwhile")

@@ -18,6 +18,7 @@ device credentials        ``p:channel:device:<product_key>:<device_name>``     3
 connections -> devices    ``p:channel:connections`` (hash: name -> device id)  no TTL
 device -> connection      ``p:channel:device-connection`` (hash)              no TTL
 registry of a service     ``p:registry:<service>`` (hash: address -> JSON)    no TTL
+app request quota         ``p:quota:<app_id>`` (hash: tokens, ts)             until full again
 command replies channel   ``p:commands:replies:<process>`` (pub/sub, no key)  --
 event stream              ``p:events:{<stream>}``                             ~100,000 entries
 parked entries            ``p:events:{<stream>}:parked``                      ~100,000 entries
@@ -96,6 +97,11 @@ class Keys:
     def channel_device_connection(self) -> str:
         """Hash: device id -> its live connection's name (what to drop to cut it off)."""
         return f"{self.prefix}:channel:device-connection"
+
+    def quota(self, app_id: str) -> str:
+        """An app's request bucket (hash: ``tokens`` left, ``ts`` of the last take); it
+        expires once it would be full again."""
+        return f"{self.prefix}:quota:{app_id}"
 
     def registry(self, service: str) -> str:
         return f"{self.prefix}:registry:{service}"

@@ -12,17 +12,47 @@ the difference between the models and the database.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["revision", "upgrade"]
+__all__ = ["partitions_left_out", "render_item", "revision", "upgrade"]
 
 ENVIRONMENT = Path(__file__).with_name("alembic")
+
+
+def partitions_left_out(connection: Connection) -> Callable[[str | None, str, Any], bool]:
+    """Alembic's ``include_name`` for ``connection``: every table but PostgreSQL's
+    partitions. A partitioned table's partitions come and go at run time (the device
+    logs' days); the models describe the partitioned table only."""
+    partitions: set[str] = set()
+    if connection.dialect.name == "postgresql":
+        partitions = set(connection.scalars(text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relispartition AND n.nspname = current_schema()")))
+
+    def include_name(name: str | None, type_: str, _parents: Any) -> bool:
+        return not (type_ == "table" and name in partitions)
+
+    return include_name
+
+
+def render_item(type_: str, obj: Any, _context: Any) -> str | bool:
+    """Alembic's ``render_item``: a column of an encrypted type (``EncryptedString``) is
+    written into a revision as the string column it is stored in, so revisions name no
+    type of the library (and a data step seals what the column holds: see the device
+    service's revision ``83b65de8865d``)."""
+    from oms_shared._secrets import EncryptedString
+
+    if type_ == "type" and isinstance(obj, EncryptedString):
+        return f"sa.String(length={obj.impl.length})"
+    return False
 
 
 def _config(connection: Connection, metadata: MetaData, service: str, package: str) -> Config:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from oms_shared._validation import Schema
+from oms_shared._validation import Integer, Schema
 
 __all__ = ["Page", "PageQuery", "paginate"]
 
@@ -20,8 +20,8 @@ MAX_PAGE_SIZE = 500
 class PageQuery(Schema):
     """Mixed into list request schemas; out-of-range values are 40001, never clamped."""
 
-    page: int = Field(1, ge=1, le=1_000_000, strict=True)
-    page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE, strict=True)
+    page: Integer = Field(1, ge=1, le=1_000_000)
+    page_size: Integer = Field(20, ge=1, le=MAX_PAGE_SIZE)
 
     @property
     def offset(self) -> int:

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from oms_shared._secrets import KEY_ID, decode_key
 from oms_shared._services import SERVICE_NAMES, SERVICES
 from oms_shared._version import __version__
 
@@ -128,6 +129,58 @@ class GatewaySettings(_Section):
         return networks
 
 
+class QuotaSettings(_Section):
+    """Each app's request rate: a token bucket per app in Redis (``oms_shared._quota``),
+    checked by every service after the token. ``rate_per_second`` 0 turns it off."""
+
+    rate_per_second: float = Field(100.0, ge=0)
+    burst: int = Field(200, ge=1)
+
+
+class SecretsSettings(_Section):
+    """The keys that seal the secrets stored encrypted (device and product secrets):
+    key id -> 32 random bytes in base64 (``openssl rand -base64 32``), and the id of
+    the one new values are sealed with (the last one listed when not given). Older keys
+    stay to open what they sealed until ``secrets-rotate`` has sealed it anew. Required
+    in production; elsewhere, with none configured, a key derived from ``jwt.secret`` is
+    used (key id ``jwt``). ``OMS_SECRETS__KEYS`` takes ``id:key,id:key``."""
+
+    keys: dict[str, SecretStr] = {}
+    current: str = ""
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            pairs = [part.strip() for part in value.split(",") if part.strip()]
+            if any(":" not in pair for pair in pairs):
+                raise ValueError("write each key as <id>:<base64 of 32 bytes>")
+            return dict(pair.split(":", 1) for pair in pairs)
+        return value
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for kid, key in value.items():
+            if not KEY_ID.fullmatch(kid):
+                raise ValueError(f"key id {kid!r}: 1 to 32 of [A-Za-z0-9_-]")
+            try:
+                decode_key(key.get_secret_value())
+            except ValueError as exc:  # the message never holds the key
+                raise ValueError(f"key {kid!r} {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _current(self) -> Self:
+        if self.keys and not self.current:  # the last one listed
+            self.current = list(self.keys)[-1]
+        if self.keys and self.current not in self.keys:
+            raise ValueError(f"current key {self.current!r} is not one of secrets.keys")
+        if self.current and not self.keys:
+            raise ValueError("secrets.current names a key, but secrets.keys is empty")
+        return self
+
+
 class _PlatformSettings(_Section):
     """Every setting but the per-service sections, which :data:`Settings` adds from the
     service table."""
@@ -145,11 +198,16 @@ class _PlatformSettings(_Section):
     jwt: JwtSettings = JwtSettings()
     redis: RedisSettings = RedisSettings()
     broker: BrokerSettings = BrokerSettings()
+    quota: QuotaSettings = QuotaSettings()
+    secrets: SecretsSettings = SecretsSettings()
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Self:
         if len(self.jwt.secret.get_secret_value()) < MIN_SECRET_LENGTH:
             raise ValueError(f"jwt.secret must be set, at least {MIN_SECRET_LENGTH} characters")
+        if self.environment == "production" and not self.secrets.keys:
+            raise ValueError("secrets.keys must be set in production (the keys that seal "
+                             "device and product secrets: id:base64 of 32 random bytes)")
         return self
 
     def database_url(self, name: str) -> str:

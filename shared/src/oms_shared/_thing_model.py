@@ -39,12 +39,14 @@ from pydantic import (
 )
 
 from oms_shared._errors import ValidationFailed
-from oms_shared._validation import validation_errors
+from oms_shared._validation import Integer, accepts, beyond_schema, validation_errors
 
 __all__ = [
+    "CHECKS",
     "TYPE_TAGS",
     "DataType",
     "ThingModel",
+    "ThingModelInput",
     "check_event",
     "check_property_set",
     "check_report",
@@ -52,7 +54,7 @@ __all__ = [
     "parse",
 ]
 
-IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
 RESERVED = frozenset({"property"})  # its topics are the property ones
 MAX_PROPERTIES = 256
 MAX_EVENTS = 128
@@ -74,13 +76,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _identifier(value: object) -> object:
-    if isinstance(value, str) and not IDENTIFIER.match(value):
-        raise ValueError("must be 1-64 letters, digits or underscores")
-    return value
+# What a model is refused for beyond what its JSON Schema states (the document lists
+# them with the field, ``x-oms-checks``): each is part of its error's message.
+NOT_JSON = "not valid JSON"
+NOT_AN_OBJECT = "must be an object (or a JSON string of one)"
+TOO_LARGE = f"at most {MAX_MODEL_BYTES} bytes"
+TOO_NESTED = "nested too deeply"
+DUPLICATE = "duplicate identifier"
+ABOVE_MAX = "must not be greater than max"
+NOT_WHOLE = "of an int must be a whole number"
+TOO_DEEP = f"dataType nests at most {MAX_DEPTH} deep"
+RESERVED_NAME = "is reserved for"
+ARRAY_OF_ARRAYS = "an array of arrays is not supported"
+NOT_FINITE = "must be a finite number"
+CHECKS = (NOT_JSON, NOT_AN_OBJECT, TOO_LARGE, TOO_NESTED, DUPLICATE, ABOVE_MAX, NOT_WHOLE,
+          TOO_DEEP, RESERVED_NAME, ARRAY_OF_ARRAYS, NOT_FINITE)
 
-
-Identifier = Annotated[StrictStr, BeforeValidator(_identifier)]
+Identifier = Annotated[StrictStr, accepts(Annotated[StrictStr, Field(pattern=IDENTIFIER_PATTERN)],
+                                          "must be 1-64 letters, digits or underscores")]
 Name = Annotated[StrictStr, Field(max_length=MAX_NAME)]
 Description = Annotated[StrictStr, Field(max_length=MAX_DESCRIPTION)]
 
@@ -89,9 +102,14 @@ def _none_is_empty(value: Any) -> Any:
     return {} if value is None else value
 
 
+def _or_none(kind: Any) -> BeforeValidator:
+    """``specs`` of ``kind`` that may be sent as null (meaning none)."""
+    return BeforeValidator(_none_is_empty, json_schema_input_type=kind | None)
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("must be a finite number")
+        raise ValueError(NOT_FINITE)
     return value
 
 
@@ -110,45 +128,42 @@ class NumberSpecs(_Strict):
     def _not_above_max(cls, value: Any, info: ValidationInfo) -> Any:
         high = info.data.get("max")
         if value is not None and high is not None and value > high:
-            raise ValueError(f"must not be greater than max ({high})")
+            raise ValueError(f"{ABOVE_MAX} ({high})")
         return value
-
-
-Specs = BeforeValidator(_none_is_empty)
 
 
 class IntType(_Strict):
     type: Literal["int"]
-    specs: Annotated[NumberSpecs, Specs] = NumberSpecs()
+    specs: Annotated[NumberSpecs, _or_none(NumberSpecs)] = NumberSpecs()
 
     @model_validator(mode="after")
     def _whole(self) -> IntType:
         for name in ("min", "max"):
             value = getattr(self.specs, name)
             if isinstance(value, float) and not value.is_integer():
-                raise ValueError(f"specs.{name} of an int must be a whole number")
+                raise ValueError(f"specs.{name} {NOT_WHOLE}")
         return self
 
 
 class FloatType(_Strict):
     type: Literal["float", "double"]
-    specs: Annotated[NumberSpecs, Specs] = NumberSpecs()
+    specs: Annotated[NumberSpecs, _or_none(NumberSpecs)] = NumberSpecs()
 
 
 class BoolType(_Strict):
     """``specs`` may label the two values: ``{"0": "off", "1": "on"}``."""
 
     type: Literal["bool"]
-    specs: Annotated[dict[Literal["0", "1"], Name], Specs] = {}
+    specs: Annotated[dict[Literal["0", "1"], Name], _or_none(dict[Literal["0", "1"], Name])] = {}
 
 
 class TextSpecs(_Strict):
-    length: StrictInt = Field(MAX_TEXT_LENGTH, ge=1, le=MAX_TEXT_LENGTH)
+    length: Integer = Field(MAX_TEXT_LENGTH, ge=1, le=MAX_TEXT_LENGTH)
 
 
 class TextType(_Strict):
     type: Literal["text"]
-    specs: Annotated[TextSpecs, Specs] = TextSpecs()
+    specs: Annotated[TextSpecs, _or_none(TextSpecs)] = TextSpecs()
 
 
 EnumValue = Annotated[StrictStr, Field(pattern=r"^-?[0-9]{1,10}$")]
@@ -169,23 +184,23 @@ class DateType(_Strict):
     """Epoch milliseconds or an ISO 8601 time."""
 
     type: Literal["date"]
-    specs: Annotated[DateSpecs, Specs] = DateSpecs()
+    specs: Annotated[DateSpecs, _or_none(DateSpecs)] = DateSpecs()
 
 
 class StructType(_Strict):
     type: Literal["struct"]
-    specs: Annotated[list[Annotated[Param, FullEntry]],
+    specs: Annotated[list[Annotated[Param, _entry(Param)]],
                      Field(min_length=1, max_length=MAX_STRUCT_FIELDS)]
 
 
 class ArraySpecs(_Strict):
-    size: StrictInt = Field(MAX_ARRAY_SIZE, ge=1, le=MAX_ARRAY_SIZE)
+    size: Integer = Field(MAX_ARRAY_SIZE, ge=1, le=MAX_ARRAY_SIZE)
     item: DataType
 
     @model_validator(mode="after")
     def _flat(self) -> ArraySpecs:
         if self.item.type == "array":
-            raise ValueError("an array of arrays is not supported")
+            raise ValueError(ARRAY_OF_ARRAYS)
         return self
 
 
@@ -212,7 +227,7 @@ def _depth(data_type: Any) -> int:
 
 def _check_depth(data_type: Any) -> None:
     if _depth(data_type) > MAX_DEPTH:
-        raise ValueError(f"dataType nests at most {MAX_DEPTH} deep")
+        raise ValueError(TOO_DEEP)
 
 
 def _full(entry: Any) -> Any:
@@ -220,7 +235,9 @@ def _full(entry: Any) -> Any:
     return {"identifier": entry} if isinstance(entry, str) else entry
 
 
-FullEntry = BeforeValidator(_full)
+def _entry(kind: Any) -> BeforeValidator:
+    """An entry of ``kind`` that may be given by its identifier alone."""
+    return BeforeValidator(_full, json_schema_input_type=Identifier | kind)
 
 
 class Param(_Strict):
@@ -251,7 +268,7 @@ class Property(_Strict):
         return self
 
 
-ParamList = Annotated[list[Annotated[Param, FullEntry]], Field(max_length=MAX_PARAMS)]
+ParamList = Annotated[list[Annotated[Param, _entry(Param)]], Field(max_length=MAX_PARAMS)]
 
 
 class Event(_Strict):
@@ -265,7 +282,7 @@ class Event(_Strict):
     def _check(self) -> Event:
         self.name = self.name or self.identifier
         if self.identifier in RESERVED:
-            raise ValueError(f"{self.identifier!r} is reserved for property reports")
+            raise ValueError(f"{self.identifier!r} {RESERVED_NAME} property reports")
         return self
 
 
@@ -281,7 +298,7 @@ class Service(_Strict):
     def _check(self) -> Service:
         self.name = self.name or self.identifier
         if self.identifier in RESERVED:
-            raise ValueError(f"{self.identifier!r} is reserved for property set")
+            raise ValueError(f"{self.identifier!r} {RESERVED_NAME} property set")
         return self
 
 
@@ -293,7 +310,7 @@ def _duplicates(entries: list[Any] | None, path: str) -> list[dict[str, str]]:
         here = f"{path}[{index}]"
         if entry.identifier in seen:
             errors.append({"field": f"{here}.identifier",
-                           "message": f"duplicate identifier {entry.identifier!r}"})
+                           "message": f"{DUPLICATE} {entry.identifier!r}"})
         seen.add(entry.identifier)
         for name in ("inputData", "outputData"):
             errors += _duplicates(getattr(entry, name, None), f"{here}.{name}")
@@ -310,10 +327,11 @@ def _nested_duplicates(data_type: Any, path: str) -> list[dict[str, str]]:
 
 
 class ThingModel(_Strict):
-    properties: Annotated[list[Annotated[Property, FullEntry]],
+    properties: Annotated[list[Annotated[Property, _entry(Property)]],
                           Field(max_length=MAX_PROPERTIES)] = []
-    events: Annotated[list[Annotated[Event, FullEntry]], Field(max_length=MAX_EVENTS)] = []
-    services: Annotated[list[Annotated[Service, FullEntry]], Field(max_length=MAX_SERVICES)] = []
+    events: Annotated[list[Annotated[Event, _entry(Event)]], Field(max_length=MAX_EVENTS)] = []
+    services: Annotated[list[Annotated[Service, _entry(Service)]],
+                        Field(max_length=MAX_SERVICES)] = []
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -335,28 +353,42 @@ def parse(raw: Any, field: str = "thing_model") -> ThingModel:
         return ThingModel()
     if isinstance(raw, str):
         if len(raw.encode()) > MAX_MODEL_BYTES:
-            raise ValidationFailed.field(field, f"at most {MAX_MODEL_BYTES} bytes")
+            raise ValidationFailed.field(field, TOO_LARGE)
         try:
             raw = json.loads(raw) if raw.strip() else {}
         except (ValueError, RecursionError):
-            raise ValidationFailed.field(field, "not valid JSON") from None
+            raise ValidationFailed.field(field, NOT_JSON) from None
     if not isinstance(raw, dict):
-        raise ValidationFailed.field(field, "must be an object (or a JSON string of one)")
+        raise ValidationFailed.field(field, NOT_AN_OBJECT)
     try:
         model = ThingModel.model_validate(raw)
     except ValidationError as exc:
         raise ValidationFailed(_readable(validation_errors(exc, field))) from None
     except RecursionError:
-        raise ValidationFailed.field(field, "nested too deeply") from None
+        raise ValidationFailed.field(field, TOO_NESTED) from None
     errors = [e for kind in ("properties", "events", "services")
               for e in _duplicates(getattr(model, kind), f"{field}.{kind}")]
     if errors:
         raise ValidationFailed(errors)
     stored = len(json.dumps(model.as_dict(), ensure_ascii=False, separators=(",", ":")).encode())
     if stored > MAX_MODEL_BYTES:  # what is stored, cached and returned, whatever the input form
-        raise ValidationFailed.field(field, f"at most {MAX_MODEL_BYTES} bytes in full form "
-                                            f"(this one takes {stored})")
+        raise ValidationFailed.field(field, f"{TOO_LARGE} in full form (this one takes {stored})")
     return model
+
+
+def _full_form(raw: Any) -> dict[str, Any]:
+    return parse(raw).as_dict()
+
+
+#: A thing model as a request body field: an object, a JSON text of one, or null (an
+#: empty model); what the field holds is the parsed model in full form (a dict).
+ThingModelInput = Annotated[
+    dict[str, Any],
+    BeforeValidator(_full_form, json_schema_input_type=ThingModel | Annotated[
+        StrictStr, Field(description="the object form as a JSON text",
+                         json_schema_extra={"contentMediaType": "application/json"})] | None),
+    Field(json_schema_extra=beyond_schema(*CHECKS)),
+]
 
 
 _TAG = re.compile(r"(dataType|item)\.(?:" + "|".join(sorted(TYPE_TAGS)) + r")(?=\.|\[|$)")

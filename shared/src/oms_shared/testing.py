@@ -14,11 +14,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.orm import sessionmaker
 
+from oms_shared._migrations import _config
 from oms_shared._ports import free_port
 from oms_shared._tokens import issue
 
-__all__ = ["ApiClient", "app_in_transaction", "free_port", "rolled_back", "serving", "sign",
-           "token_for", "wait_until"]
+__all__ = ["ApiClient", "app_in_transaction", "free_port", "migration_config", "rolled_back",
+           "serving", "sign", "token_for", "wait_until"]
 
 
 def sign(app_id: str, timestamp: str, secret: str) -> str:
@@ -62,13 +63,14 @@ def app_in_transaction(factory: Callable[[dict[str, Any]], Flask],
 
 
 def token_for(app: Flask, *, app_id: str = "test-app", tenant: str = "t1",
-              generation: int = 1) -> str:
-    """A valid token for a made-up app, its generation published to Redis."""
+              generation: int = 1, scope: str = "tenant") -> str:
+    """A valid token for a made-up app (a tenant app unless ``scope="operator"``), its
+    generation published to Redis."""
     oms = app.extensions["oms"]
     oms.revocations.publish_generation(app_id, generation)
     token, _ = issue(secret=oms.settings.jwt.secret.get_secret_value(),
                      issuer=oms.settings.jwt.issuer, app_id=app_id, tenant=tenant,
-                     generation=generation, ttl=600)
+                     generation=generation, ttl=600, scope=scope)
     return token
 
 
@@ -132,3 +134,9 @@ def serving(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(5)
+
+
+def migration_config(connection: Any, metadata: Any, *, service: str, package: str) -> Any:
+    """Alembic's configuration of a service's migrations on ``connection``, for a test
+    that walks the revisions (``alembic.command.upgrade(config, revision)``)."""
+    return _config(connection, metadata, service, package)
