@@ -95,3 +95,17 @@ def test_a_timeout_is_retried_only_when_idempotent(peer):
 def test_an_unconfigured_peer_is_unavailable():
     with pytest.raises(errors.Unavailable, match="no url"):
         _client("").post("product", "/echo")
+
+
+@pytest.mark.parametrize("path", ["/oms/group/detail/../member/x", "/oms/group/detail/a?b",
+                                  "/oms/group/detail/a%2Fb", "/oms/group/detail/", "echo",
+                                  "/oms/group/detail/a b", "/oms/group/detail/é"])
+def test_a_path_that_is_not_plain_segments_is_never_requested(peer, path):
+    """An id from a request made into a peer's path (``/oms/group/detail/{group_id}``) can
+    name another endpoint (``..``), a query (``?``) or nothing: the client refuses to send
+    such a path (the caller must check the id first), so it never reaches a peer."""
+    url, calls = peer
+    before = dict(calls)
+    with pytest.raises(ValueError, match="plain segments"):
+        _client(url).post("product", path)
+    assert calls == before

@@ -57,6 +57,9 @@ def test_round_trip_is_stable():
      "thing_model.properties[2].dataType.specs.min"),
     ({"properties": [{"identifier": "bad id"}]}, "thing_model.properties[0].identifier"),
     ({"properties": [{"identifier": "x" * 65}]}, "thing_model.properties[0].identifier"),
+    # a final newline: Python's "$" matched before it, and the identifier was taken
+    ({"properties": [{"identifier": "temperature\n"}]}, "thing_model.properties[0].identifier"),
+    ({"events": ["alarm\n"]}, "thing_model.events[0].identifier"),
     ({"properties": ["a", "b", "a"]}, "thing_model.properties[2].identifier"),
     ({"services": [{"identifier": "s", "inputData": ["p", "p"]}]},
      "thing_model.services[0].inputData[1].identifier"),

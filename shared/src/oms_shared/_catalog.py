@@ -31,7 +31,9 @@ from oms_shared._thing_model import parse as parse_thing_model
 
 __all__ = ["ProductCatalog", "ProductGuard", "ProductSnapshot", "fetch_product"]
 
-_PARSED: dict[tuple[int, int], ThingModel] = {}  # (product id, revision) -> model
+# (product id, revision) -> (the model as stored, parsed): the stored form is compared,
+# so two databases with the same ids in one process (tests, tools) never share a model
+_PARSED: dict[tuple[int, int], tuple[dict[str, Any], ThingModel]] = {}
 _PARSED_KEPT = 1000
 
 log = logging.getLogger("oms.catalog")
@@ -71,11 +73,13 @@ class ProductSnapshot(BaseModel):
     def model(self) -> ThingModel:
         """The thing model, parsed once per product revision in this process."""
         key = (self.id, self.revision)
-        model = _PARSED.get(key)
-        if model is None:
-            if len(_PARSED) >= _PARSED_KEPT:
-                _PARSED.clear()
-            model = _PARSED[key] = parse_thing_model(self.thing_model)
+        cached = _PARSED.get(key)
+        if cached is not None and cached[0] == self.thing_model:
+            return cached[1]
+        if len(_PARSED) >= _PARSED_KEPT:
+            _PARSED.clear()
+        model = parse_thing_model(self.thing_model)
+        _PARSED[key] = (self.thing_model, model)
         return model
 
 
