@@ -128,7 +128,7 @@ def _topic(routing_key: str) -> tuple[str, str, str] | None:
             or parts[5] != "event" or parts[7] != "post"):
         return None
     pk, dn, identifier = parts[2], parts[3], parts[6]
-    if not pk or not dn or not IDENTIFIER.match(identifier):
+    if not pk or not dn or not IDENTIFIER.fullmatch(identifier):
         return None
     return pk, dn, identifier
 
@@ -149,7 +149,7 @@ def _devices(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, st
 def _message_id(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    return value if isinstance(value, str) and MESSAGE_ID.match(value) else None
+    return value if isinstance(value, str) and MESSAGE_ID.fullmatch(value) else None
 
 
 def _time(value: Any, now: datetime) -> datetime | None:
@@ -225,7 +225,7 @@ def _one(batch: _Batch, message: Message, device: _Device, identifier: str,
         if identifier == "property":
             if model is not None:
                 check_report(model, params)
-            elif bad := [k for k in params if not IDENTIFIER.match(k)]:
+            elif bad := [k for k in params if not IDENTIFIER.fullmatch(k)]:
                 raise ValidationFailed([{"field": f"params.{k[:64]}",
                                          "message": "unknown property"} for k in bad])
             batch.properties += [{**row, "identifier": key, "value": value}
